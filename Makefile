@@ -1,0 +1,39 @@
+# Two commands for a new user: `make dev` brings the gateway up, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: install dev test lint format bench-ussd bench-sms clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## Bring everything up on embedded defaults: SQLite, embedded Redis, provider emulator, worker, web app.
+dev: install
+	$(BIN)/flask --app wsgi dev
+
+## Lint, then the whole test suite (SQLite, and PostgreSQL when reachable), against a real Redis.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench-ussd: install
+	$(BIN)/python bench/ussd.py
+
+bench-sms: install
+	$(BIN)/python bench/sms.py
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .hypothesis

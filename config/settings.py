@@ -1,0 +1,138 @@
+"""Every setting of the gateway, read from the environment once, with its default and its reason."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEVELOPMENT = "development"
+TEST = "test"
+PRODUCTION = "production"
+ENVIRONMENTS = (DEVELOPMENT, TEST, PRODUCTION)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Where development state lives (the SQLite file, the embedded Redis socket); ignored by git.
+VAR_DIR = PROJECT_ROOT / "var"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or cannot be parsed; the gateway refuses to start rather than guess."""
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _quiet_hours(name: str, raw: str) -> tuple[str, str] | None:
+    """Parse `HH:MM-HH:MM`; empty turns quiet hours off."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        start, end = (part.strip() for part in raw.split("-"))
+        for part in (start, end):
+            hours, minutes = part.split(":")
+            if not (0 <= int(hours) < 24 and 0 <= int(minutes) < 60):
+                raise ValueError
+    except ValueError:
+        raise SettingsError(f"{name} must look like 20:00-07:00 or be empty, got {raw!r}") from None
+    return start, end
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The gateway's settings. Field names are the environment variable names in lower case."""
+
+    app_env: str = DEVELOPMENT  # development, test or production; production refuses unsafe defaults
+    secret_key: str = ""  # Flask secret; required in production
+    database_url: str = ""  # SQLAlchemy URL; SQLite file under var/ when empty
+    redis_url: str = ""  # sessions and queues; empty starts an embedded Redis (development and test only)
+    webhook_token: str = ""  # when set, every /webhooks/ request must carry ?token=<this>, else 403
+    at_username: str = "sandbox"  # Africa's Talking application user name
+    at_api_key: str = ""  # Africa's Talking API key
+    at_sender_id: str = ""  # sender ID or short code; empty lets the provider choose
+    at_api_base_url: str = ""  # provider origin; empty picks production or sandbox from at_username
+    ussd_service_code: str = ""  # the USSD code this deployment answers (e.g. *123#); empty accepts any
+    ussd_max_chars: int = 182  # longest USSD screen in GSM-7 characters; some networks cut at 160
+    ussd_session_ttl_seconds: int = 600  # a USSD session lasts at most ~180 s; keep state a little longer
+    registration_draft_ttl_seconds: int = 86400  # an unfinished registration is kept 24 hours per number
+    sms_rate_per_second: float = 10.0  # provider-wide send rate, across all workers
+    sms_batch_size: int = 100  # recipients per provider call
+    quiet_hours: tuple[str, str] | None = ("20:00", "07:00")  # no bulk SMS in these Africa/Maseru hours
+    log_level: str = "INFO"  # root log level
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == PRODUCTION
+
+    @property
+    def provider_base_url(self) -> str:
+        """The provider origin: the setting, else sandbox for the sandbox user, else production."""
+        if self.at_api_base_url:
+            return self.at_api_base_url.rstrip("/")
+        if self.at_username == "sandbox":
+            return "https://api.sandbox.africastalking.com"
+        return "https://api.africastalking.com"
+
+    def replace(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+_PARSERS = {
+    "ussd_max_chars": _int,
+    "ussd_session_ttl_seconds": _int,
+    "registration_draft_ttl_seconds": _int,
+    "sms_rate_per_second": _float,
+    "sms_batch_size": _int,
+    "quiet_hours": _quiet_hours,
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+    """Read settings from `environ` (default `os.environ`), then apply typed `overrides` (used by tests)."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for field in fields(Settings):
+        raw = environ.get(field.name.upper())
+        if raw is None:
+            continue
+        parse = _PARSERS.get(field.name)
+        values[field.name] = parse(field.name.upper(), raw) if parse else raw
+    values.update(overrides)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if settings.app_env not in ENVIRONMENTS:
+        raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {settings.app_env!r}")
+    if settings.is_production:
+        if not settings.secret_key:
+            raise SettingsError("SECRET_KEY is required in production")
+        if not settings.redis_url:
+            raise SettingsError("REDIS_URL is required in production (the embedded Redis is for development)")
+        if not settings.database_url:
+            raise SettingsError("DATABASE_URL is required in production")
+    if settings.ussd_max_chars < 60:
+        raise SettingsError("USSD_MAX_CHARS below 60 cannot hold a menu")
+    if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0:
+        raise SettingsError("SMS_BATCH_SIZE and SMS_RATE_PER_SECOND must be positive")
+
+
+def default_database_url() -> str:
+    """SQLite file under var/, for development on a fresh machine."""
+    VAR_DIR.mkdir(exist_ok=True)
+    return f"sqlite:///{VAR_DIR / 'gateway.sqlite3'}"

@@ -1,0 +1,45 @@
+"""The services one app uses: settings, database, Redis and the USSD engine, built once per process.
+
+Redis is resolved on first use, so that commands which never touch it (`db upgrade`) do not start an embedded one.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+from flask import Flask, current_app
+
+from config import Settings
+from config.redis import connect, ensure_embedded_redis
+from config.settings import default_database_url
+from menus import UssdEngine
+from models import Database
+
+
+class Services:
+    def __init__(self, settings: Settings):
+        if not settings.database_url:
+            settings = settings.replace(database_url=default_database_url())
+        self.settings = settings
+        self.db = Database(settings.database_url)
+
+    @cached_property
+    def redis_url(self) -> str:
+        return self.settings.redis_url or ensure_embedded_redis()
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return connect(self.redis_url)
+
+    @cached_property
+    def ussd(self) -> UssdEngine:
+        return UssdEngine(settings=self.settings, database=self.db, redis=self.redis)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions["gateway"] = Services(settings)
+
+
+def get_services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions["gateway"]

@@ -1,0 +1,143 @@
+"""Africa's Talking callbacks. Each handler validates the form, calls one domain function and shapes the answer."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import UTC, datetime
+
+import redis
+from flask import Blueprint, Flask, Response, abort, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from config.logging import log_context
+from gateway.services import get_services
+from menus import UssdRequest, unavailable_response, unserved_number_response
+from models.phone import PhoneNumberError, mask_phone, normalize_phone
+from models.ussd import record_session_end
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+# Longest provider session id we accept; longer values are not from the provider.
+MAX_SESSION_ID_LENGTH = 100
+# Longest cumulative USSD text we accept (a session is short; this is far above any real one).
+MAX_USSD_TEXT_LENGTH = 2000
+USSD_END_STATUSES = frozenset({"Success", "Incomplete", "Failed"})
+
+
+class BadRequest(ValueError):
+    """A callback the provider could not have sent: answered 400 with the reason."""
+
+
+@bp.before_request
+def require_token() -> None:
+    """When WEBHOOK_TOKEN is set, every callback must carry it as ?token=; the provider does not sign requests."""
+    expected = get_services().settings.webhook_token
+    if expected and not hmac.compare_digest(request.args.get("token", "").encode(), expected.encode()):
+        abort(Response("invalid or missing token\n", status=403, mimetype="text/plain"))
+
+
+@bp.errorhandler(BadRequest)
+def bad_request(error: BadRequest) -> Response:
+    log.warning("rejected %s: %s", request.path, error)
+    return Response(f"{error}\n", status=400, mimetype="text/plain")
+
+
+def _field(name: str, *, required: bool = True, max_length: int = 200) -> str:
+    value = request.form.get(name)
+    if value is None or (required and not value.strip()):
+        if required:
+            raise BadRequest(f"missing form field: {name}")
+        return ""
+    if len(value) > max_length:
+        raise BadRequest(f"form field {name} is longer than {max_length} characters")
+    return value
+
+
+def _optional_int(name: str) -> int | None:
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"form field {name} must be a whole number, got {raw!r}") from None
+
+
+def _plain(text: str) -> Response:
+    return Response(text, mimetype="text/plain")
+
+
+@bp.post("/at/ussd")
+def ussd() -> Response:
+    """One USSD hop: answers `CON …` or `END …`; never a 500, because the phone would show a cryptic error."""
+    services = get_services()
+    session_id = _field("sessionId", max_length=MAX_SESSION_ID_LENGTH)
+    raw_phone = _field("phoneNumber", max_length=32)
+    service_code = _field("serviceCode", max_length=40)
+    text = _field("text", required=False, max_length=MAX_USSD_TEXT_LENGTH)
+    network_code = _field("networkCode", required=False, max_length=10)
+    expected_code = services.settings.ussd_service_code
+    if expected_code and service_code != expected_code:
+        raise BadRequest(f"serviceCode {service_code!r} is not this deployment's ({expected_code})")
+    with log_context(session=session_id):
+        try:
+            phone = normalize_phone(raw_phone)
+        except PhoneNumberError as exc:
+            log.info("refused number %s: %s", mask_phone(raw_phone), exc)
+            return _plain(unserved_number_response().body)
+        try:
+            response = services.ussd.handle(
+                UssdRequest(
+                    session_id=session_id, phone=phone, service_code=service_code, network_code=network_code, text=text
+                )
+            )
+        except (redis.RedisError, SQLAlchemyError):
+            log.exception("USSD hop failed for %s; answered the unavailable screen", mask_phone(phone))
+            return _plain(unavailable_response().body)
+    return _plain(response.body)
+
+
+@bp.post("/at/ussd/events")
+def ussd_events() -> Response:
+    """The provider's end-of-session report, kept for support and statistics."""
+    services = get_services()
+    session_id = _field("sessionId", max_length=MAX_SESSION_ID_LENGTH)
+    raw_phone = _field("phoneNumber", max_length=32)
+    status = _field("status", max_length=20)
+    if status not in USSD_END_STATUSES:
+        log.warning("unknown USSD session status %r for session %s", status, session_id)
+    try:
+        phone = normalize_phone(raw_phone)
+    except PhoneNumberError:
+        phone = raw_phone[:16]
+    fields = {
+        "service_code": _field("serviceCode", required=False, max_length=40) or None,
+        "network_code": _field("networkCode", required=False, max_length=10) or None,
+        "hops_count": _optional_int("hopsCount"),
+        "duration_ms": _optional_int("durationInMillis"),
+        "cost": _field("cost", required=False, max_length=32) or None,
+        "error_message": _field("errorMessage", required=False, max_length=1000) or None,
+        "ended_at": _parse_date(request.form.get("date", "")),
+    }
+    with log_context(session=session_id), services.db.session() as session:
+        record_session_end(session, session_id=session_id, phone=phone, status=status[:20], **fields)
+    return _plain("OK")
+
+
+def _parse_date(raw: str) -> datetime | None:
+    """The provider writes `2021-03-01 10:00:00` or ISO 8601, in UTC."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"form field date is not a date: {raw!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,42 @@
+"""USSD sessions as the provider reports them when they end (for delivery statistics and support)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, utcnow
+
+
+class UssdSessionRecord(Base):
+    __tablename__ = "ussd_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(100), unique=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)  # E.164
+    service_code: Mapped[str | None] = mapped_column(String(40))
+    network_code: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))  # Success, Incomplete, Failed
+    hops_count: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def record_session_end(session: Session, *, session_id: str, phone: str, status: str, **fields) -> UssdSessionRecord:
+    """Store the provider's end-of-session report; a repeated report updates the same row."""
+    record = session.execute(
+        select(UssdSessionRecord).where(UssdSessionRecord.session_id == session_id)
+    ).scalar_one_or_none()
+    if record is None:
+        record = UssdSessionRecord(session_id=session_id, phone=phone, status=status)
+        session.add(record)
+    record.phone, record.status = phone, status
+    for name, value in fields.items():
+        setattr(record, name, value)
+    session.flush()
+    return record

@@ -1,0 +1,1 @@
+"""SMS: texts, the outbox, the provider client, workers and delivery-status rules. No Flask here."""

@@ -1,0 +1,342 @@
+"""The SMS provider behind one small interface: send a text to some numbers, learn what became of each number.
+
+The rest of the gateway sees only `SmsProvider.send` and `RecipientResult`; the Africa's Talking SDK stays in this
+module, so a second provider (or a Lesotho aggregator, if Africa's Talking cannot route there) is one class more.
+
+What the caller must do with each answer:
+- `Outcome.ACCEPTED`: store `message_id`; delivery comes later as a delivery report.
+- `Outcome.RETRY`: send that number again later (provider trouble, or an answer that did not mention it).
+- `Outcome.PERMANENT`: never retry (invalid number, blacklist, do-not-disturb, bad sender ID...).
+- `Outcome.NO_CREDIT`: the account is out of credit; pause sending and tell staff, then retry.
+- `ProviderUnavailableError`: the whole call failed in a retryable way; retry the whole batch later.
+- `ProviderRejectedError`: the whole call was refused (bad API key, bad request); retrying will not help.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import requests
+from africastalking.Service import validate_phone
+from africastalking.SMS import SMSService
+from urllib3.exceptions import NewConnectionError
+
+from models.phone import mask_phone
+
+logger = logging.getLogger(__name__)
+
+# Seconds to open the connection, and to wait for the answer once the request is sent. The read timeout is
+# generous because the provider validates and prices a whole batch before it answers.
+CONNECT_TIMEOUT_SECONDS = 3.05
+READ_TIMEOUT_SECONDS = 30.0
+DEFAULT_TIMEOUT = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+
+API_VERSION_PATH = "/version1"
+HTTP_TOO_MANY_REQUESTS = 429
+HTTP_SERVER_ERROR = 500
+# How much of an error answer's body goes into an exception message: enough to read, not a whole HTML page.
+ERROR_BODY_CHARS = 300
+# The provider's way of saying "no message id" inside a JSON answer.
+NO_MESSAGE_ID = "None"
+
+# Recipient status codes, from the provider's documentation (see /work/shared/AFRICASTALKING.md).
+ACCEPTED_CODES = frozenset({100, 101, 102})  # Processed, Sent, Queued
+PERMANENT_CODES = frozenset({401, 402, 403, 404, 406, 407, 409})  # RiskHold ... DoNotDisturbRejection
+INSUFFICIENT_BALANCE_CODE = 405
+RETRY_CODES = frozenset({500, 501, 502})  # InternalServerError, GatewayError, RejectedByGateway
+# The names of those codes, for an answer that carries a status text but no usable code.
+STATUS_CODES_BY_NAME = {
+    "Processed": 100,
+    "Sent": 101,
+    "Success": 101,
+    "Queued": 102,
+    "RiskHold": 401,
+    "InvalidSenderId": 402,
+    "InvalidPhoneNumber": 403,
+    "UnsupportedNumberType": 404,
+    "InsufficientBalance": 405,
+    "UserInBlacklist": 406,
+    "CouldNotRoute": 407,
+    "DoNotDisturbRejection": 409,
+    "InternalServerError": 500,
+    "GatewayError": 501,
+    "RejectedByGateway": 502,
+}
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"  # the provider took the message; delivery is reported later
+    RETRY = "retry"  # not taken, for a reason that may pass: try again later
+    PERMANENT = "permanent"  # not taken, and never will be: do not retry
+    NO_CREDIT = "no_credit"  # not taken because the account is out of credit: pause sending, tell staff
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """What the provider said about one number of a send call."""
+
+    phone: str
+    outcome: Outcome
+    message_id: str | None  # the provider's messageId when accepted; delivery reports carry it as `id`
+    status_code: int | None
+    status: str  # the provider's status text, e.g. "Success", "InvalidPhoneNumber"
+    cost: str | None  # as the provider writes it, e.g. "LSL 0.3000"
+    parts: int | None
+    error: str | None  # a human-readable reason when not accepted
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
+
+
+class SmsProvider(Protocol):
+    def send(self, text: str, phones: list[str]) -> list[RecipientResult]:
+        """Send `text` to every number of `phones` (E.164) in one call; one result per distinct number, in order."""
+        ...
+
+
+class ProviderError(Exception):
+    """The whole send call failed; `status_code` is the HTTP status when there was an answer at all."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ProviderUnavailableError(ProviderError):
+    """The whole call failed in a way that may pass (network error, timeout, HTTP 5xx or 429): retry the batch.
+
+    `outcome_unknown` is true when the request may have reached the provider and been accepted anyway (a read
+    timeout, a 2xx answer we could not read): a retry can then send a duplicate, which the caller may prefer to
+    an SMS that is never sent, but should know about.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, outcome_unknown: bool = False) -> None:
+        super().__init__(message, status_code=status_code)
+        self.outcome_unknown = outcome_unknown
+
+
+class ProviderRejectedError(ProviderError):
+    """The whole call was refused for good (any other non-2xx, e.g. 401 for a bad API key): do not retry as is."""
+
+
+class _StatusKeepingSMSService(SMSService):
+    """The SDK's SMS service, except that sending returns the HTTP response instead of judging it.
+
+    The SDK's own `_make_request` raises `AfricasTalkingException(response.text)` for every non-2xx answer and
+    loses the status code, yet a 503 (retry later) and a 401 (fix the API key) call for opposite actions. Catching
+    that exception cannot tell them apart, so this subclass replaces only the transport step: the SDK still builds
+    the request (URL, form fields `username`, `to`, `message`, `bulkSMSMode`, `from`, `enqueue`; headers `apiKey`,
+    `Accept`), and `requests` sends it exactly as the SDK would, but the response comes back whole. The signature
+    follows africastalking 2.0.3; the provider tests against the emulator fail loudly if an upgrade changes it.
+    """
+
+    def _make_request(self, url, method, headers, data, params, callback=None, timeout=DEFAULT_TIMEOUT):
+        return requests.request(method, url, headers=headers, data=data, params=params, timeout=timeout)
+
+
+class AfricasTalkingProvider:
+    """`SmsProvider` over Africa's Talking's bulk SMS API, through the `africastalking` SDK."""
+
+    def __init__(
+        self,
+        username: str,
+        api_key: str,
+        base_url: str,
+        sender_id: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        enqueue: bool = False,
+    ) -> None:
+        self.sender_id = sender_id or None
+        self.timeout = timeout
+        self.enqueue = enqueue
+        self._service = _StatusKeepingSMSService(username, api_key)
+        # The SDK picks production or sandbox from the user name; the setting (or a local emulator) wins.
+        self._service._baseUrl = f"{base_url.rstrip('/')}{API_VERSION_PATH}"
+
+    @classmethod
+    def from_settings(cls, settings, **kwargs) -> AfricasTalkingProvider:
+        """The provider configured by `AT_USERNAME`, `AT_API_KEY`, `AT_SENDER_ID` and `AT_API_BASE_URL`."""
+        return cls(
+            settings.at_username,
+            settings.at_api_key,
+            settings.provider_base_url,
+            sender_id=settings.at_sender_id or None,
+            **kwargs,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._service._baseUrl
+
+    def send(self, text: str, phones: list[str]) -> list[RecipientResult]:
+        """Send `text` to `phones` in one provider call; one result per distinct number, in the order given.
+
+        Numbers the SDK would refuse to send (not `+` and digits) are answered PERMANENT without a call, so one
+        bad number cannot sink the batch. Raises `ProviderUnavailableError` or `ProviderRejectedError` when the
+        call as a whole fails.
+        """
+        phones = list(dict.fromkeys(phones))  # one SMS per number, even if a caller repeats one
+        malformed = {phone: _malformed(phone) for phone in phones if not validate_phone(phone)}
+        sendable = [phone for phone in phones if phone not in malformed]
+        answered: dict[str, RecipientResult] = {}
+        summary = ""
+        if sendable:
+            payload = self._call(text, sendable)
+            answered, summary = _parse_answer(payload, sendable)
+        results = [malformed.get(phone) or answered.get(phone) or _missing(phone, summary) for phone in phones]
+        _log_results(results)
+        return results
+
+    def _call(self, text: str, phones: list[str]) -> Any:
+        """One HTTP call through the SDK; the parsed JSON answer, or a `ProviderError`."""
+        try:
+            response = self._service.send(
+                text, phones, sender_id=self.sender_id, enqueue=self.enqueue, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            # A connect timeout means the request never left; a read timeout means it may have been accepted.
+            unknown = not isinstance(exc, requests.ConnectTimeout)
+            raise ProviderUnavailableError(f"provider timed out: {exc}", outcome_unknown=unknown) from exc
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            unknown = not _never_connected(exc)
+            raise ProviderUnavailableError(f"provider unreachable: {exc}", outcome_unknown=unknown) from exc
+
+        status = response.status_code
+        body = response.text[:ERROR_BODY_CHARS].strip()
+        if status >= HTTP_SERVER_ERROR or status == HTTP_TOO_MANY_REQUESTS:
+            raise ProviderUnavailableError(f"provider answered HTTP {status}: {body}", status_code=status)
+        if not 200 <= status < 300:
+            raise ProviderRejectedError(f"provider refused the call, HTTP {status}: {body}", status_code=status)
+        # The SDK wants exactly `application/json`; accept a charset parameter too, the body is what matters.
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            if media_type != "application/json":
+                raise ValueError(f"content type {media_type or 'missing'}")
+            return response.json()
+        except ValueError as exc:
+            raise ProviderUnavailableError(
+                f"provider answered HTTP {status} with no readable JSON ({exc}): {body}",
+                status_code=status,
+                outcome_unknown=True,
+            ) from exc
+
+
+def _parse_answer(payload: Any, phones: list[str]) -> tuple[dict[str, RecipientResult], str]:
+    """Results by number from the provider's JSON, and its summary line (`Message`)."""
+    data = payload.get("SMSMessageData") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise ProviderUnavailableError(
+            f"provider answer has no SMSMessageData: {str(payload)[:ERROR_BODY_CHARS]}",
+            status_code=200,
+            outcome_unknown=True,
+        )
+    summary = str(data.get("Message") or "")
+    wanted = {_digits(phone): phone for phone in phones}
+    results: dict[str, RecipientResult] = {}
+    for entry in data.get("Recipients") or []:
+        if not isinstance(entry, dict):
+            continue
+        # Match on digits: the provider may write a number without its `+`.
+        phone = wanted.get(_digits(str(entry.get("number") or "")))
+        if phone is not None and phone not in results:
+            results[phone] = _recipient_result(phone, entry)
+    return results, summary
+
+
+def _recipient_result(phone: str, entry: dict) -> RecipientResult:
+    status = str(entry.get("status") or "")
+    code = _int_or_none(entry.get("statusCode"))
+    if code is None:
+        code = STATUS_CODES_BY_NAME.get(status)
+    message_id = entry.get("messageId")
+    message_id = None if message_id in (None, "", NO_MESSAGE_ID) else str(message_id)
+    cost = entry.get("cost")
+    cost = None if cost in (None, "", NO_MESSAGE_ID) else str(cost)
+    outcome, error = _classify(code, status, message_id)
+    return RecipientResult(
+        phone=phone,
+        outcome=outcome,
+        message_id=message_id if outcome is Outcome.ACCEPTED else None,
+        status_code=code,
+        status=status,
+        cost=cost,
+        parts=_int_or_none(entry.get("messageParts")),
+        error=error,
+    )
+
+
+def _classify(code: int | None, status: str, message_id: str | None) -> tuple[Outcome, str | None]:
+    """The outcome of one recipient, and the reason when it was not accepted."""
+    described = f"{status or 'no status'} ({code if code is not None else 'no code'})"
+    if code in ACCEPTED_CODES:
+        if message_id is None:
+            # Accepted without an id cannot be tracked, and the provider's docs show this shape for failures.
+            return Outcome.RETRY, f"provider said {described} but gave no message id"
+        return Outcome.ACCEPTED, None
+    if code in PERMANENT_CODES:
+        return Outcome.PERMANENT, f"provider refused the number: {described}"
+    if code == INSUFFICIENT_BALANCE_CODE:
+        return Outcome.NO_CREDIT, f"provider account out of credit: {described}"
+    if code in RETRY_CODES:
+        return Outcome.RETRY, f"provider trouble: {described}"
+    return Outcome.RETRY, f"unknown provider status: {described}"
+
+
+def _malformed(phone: str) -> RecipientResult:
+    return RecipientResult(
+        phone=phone,
+        outcome=Outcome.PERMANENT,
+        message_id=None,
+        status_code=None,
+        status="InvalidPhoneNumber",
+        cost=None,
+        parts=None,
+        error="not an E.164 number (+ and digits); not sent",
+    )
+
+
+def _missing(phone: str, summary: str) -> RecipientResult:
+    """A number the answer did not mention: nothing says it was taken, so it is retried.
+
+    The provider answers a call it refuses as a whole (a wrong sender ID, for one) with a 200, an explanation in
+    `Message` and no recipients; that explanation is kept as the reason.
+    """
+    return RecipientResult(
+        phone=phone,
+        outcome=Outcome.RETRY,
+        message_id=None,
+        status_code=None,
+        status="",
+        cost=None,
+        parts=None,
+        error=f"provider answer did not mention this number: {summary or 'no message'}",
+    )
+
+
+def _log_results(results: list[RecipientResult]) -> None:
+    accepted = sum(result.accepted for result in results)
+    logger.info("SMS provider took %d of %d recipients", accepted, len(results))
+    for result in results:
+        if not result.accepted:
+            logger.warning("SMS to %s not accepted (%s): %s", mask_phone(result.phone), result.outcome, result.error)
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the connection was never opened (refused, unknown host), so the provider cannot have the SMS."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _digits(phone: str) -> str:
+    return "".join(char for char in phone if char.isdigit())
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

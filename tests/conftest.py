@@ -1,0 +1,106 @@
+"""Fixtures: a real Redis, a real database (SQLite, and PostgreSQL when reachable), the app and its client.
+
+- Redis: `REDIS_URL` when set (CI points it at a spare database of the machine's server), else an embedded server
+  started for the test run. Flushed before every test.
+- Databases: every test that uses `db` runs once per backend. PostgreSQL is `TEST_POSTGRES_URL` (default: the
+  local server, trust auth); each run creates its own database and drops it at the end. When PostgreSQL is not
+  reachable its runs are skipped, unless `REQUIRE_POSTGRES=1` (CI), which makes that a failure.
+- Schemas are built by the Alembic migrations, so the migrations are tested by every run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from config import load_settings
+from config.redis import connect, ensure_embedded_redis
+from models import Base, Database
+from models.migrate import upgrade
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return url
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            raise RuntimeError(f"REQUIRE_POSTGRES=1 but PostgreSQL at {url} is not reachable: {exc}") from exc
+        return None
+
+
+_POSTGRES_ADMIN_URL = _postgres_admin_url()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    return os.environ.get("REDIS_URL") or ensure_embedded_redis(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def redis(redis_url):
+    client = connect(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    if _POSTGRES_ADMIN_URL is None:
+        pytest.skip("PostgreSQL not reachable (set TEST_POSTGRES_URL, or REQUIRE_POSTGRES=1 to fail instead)")
+    name = f"gateway_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(_POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(_POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(database_url):
+    """A `models.Database` on a migrated schema; every table is emptied after the test."""
+    database = Database(database_url)
+    yield database
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    database.dispose()
+
+
+@pytest.fixture
+def settings(database_url, redis_url):
+    return load_settings({}, app_env="test", database_url=database_url, redis_url=redis_url, secret_key="test")
+
+
+@pytest.fixture
+def app(settings, db, redis):
+    from gateway import create_app
+
+    overrides = {field: getattr(settings, field) for field in ("app_env", "database_url", "redis_url", "secret_key")}
+    application = create_app(overrides)
+    yield application
+    application.extensions["gateway"].db.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

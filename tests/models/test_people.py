@@ -1,0 +1,88 @@
+import pytest
+from sqlalchemy import func, select
+
+from models.grants import Grant, GrantStatus
+from models.people import Beneficiary, Contact, find_beneficiary_by_phone
+from models.phone import PhoneNumberError, UnservedNumberError, mask_national_id, mask_phone, normalize_phone
+from models.reference import damm_check_digit, is_valid_reference, new_reference
+from models.registration import AlreadyRegisteredError, NationalIdTakenError, register_beneficiary
+from tests.factories import answers, next_phone, register
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+26658000001", "+26658000001"),
+        ("58000001", "+26658000001"),
+        ("266 6200 0001", "+26662000001"),
+        ("0027821234567", "+27821234567"),
+        ("+27 82 123 4567", "+27821234567"),
+    ],
+)
+def test_phone_numbers_are_normalised_to_e164(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "hello", "123", "+2665800"])
+def test_non_numbers_are_refused(raw):
+    with pytest.raises(PhoneNumberError):
+        normalize_phone(raw)
+
+
+@pytest.mark.parametrize("raw", ["+254712345678", "+27115551234", "+12025550123"])
+def test_numbers_outside_the_programme_are_unserved(raw):
+    with pytest.raises(UnservedNumberError):
+        normalize_phone(raw)
+
+
+def test_masks_hide_the_middle():
+    assert mask_phone("+26658000001") == "+266****0001"
+    assert "58000" not in mask_phone("+26658000001")
+    assert mask_national_id("012345678") == "******678"
+
+
+def test_references_carry_a_check_digit_that_catches_typing_mistakes():
+    reference = new_reference()
+    assert len(reference) == 8 and reference.isdigit() and reference[0] != "0"
+    assert is_valid_reference(reference)
+    body = reference[:-1]
+    assert reference[-1] == damm_check_digit(body)
+    for position in range(len(reference)):
+        for digit in "0123456789":
+            if digit != reference[position]:
+                typo = reference[:position] + digit + reference[position + 1 :]
+                assert not is_valid_reference(typo), typo
+    for position in range(len(reference) - 1):
+        a, b = reference[position], reference[position + 1]
+        if a != b:
+            swapped = reference[:position] + b + a + reference[position + 2 :]
+            assert not is_valid_reference(swapped), swapped
+
+
+def test_registration_writes_beneficiary_contact_and_registered_grant(db):
+    reference, phone = register(db, language="st", national_id="LS1234567")
+    with db.session() as session:
+        beneficiary = find_beneficiary_by_phone(session, phone)
+        assert beneficiary.reference == reference
+        assert beneficiary.language == "st" and beneficiary.alerts_on
+        assert beneficiary.consent_at is not None
+        grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one()
+        assert grant.status == GrantStatus.REGISTERED
+
+
+def test_one_beneficiary_per_phone_number(db):
+    reference, phone = register(db)
+    with pytest.raises(AlreadyRegisteredError) as raised, db.session() as session:
+        register_beneficiary(session, phone, answers(full_name="Someone Else"), "en")
+    assert raised.value.reference == reference
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
+
+
+def test_a_national_id_belongs_to_one_beneficiary(db):
+    register(db, national_id="LS7654321")
+    with pytest.raises(NationalIdTakenError), db.session() as session:
+        register_beneficiary(session, next_phone(), answers(national_id="LS7654321"), "en")
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
+        assert session.scalar(select(func.count()).select_from(Contact)) == 1
