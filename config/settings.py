@@ -35,6 +35,16 @@ def _float(name: str, raw: str) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _int_list(name: str, raw: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be comma-separated whole numbers, got {raw!r}") from None
+    if any(value < 0 for value in values):
+        raise SettingsError(f"{name} must not be negative")
+    return values
+
+
 def _quiet_hours(name: str, raw: str) -> tuple[str, str] | None:
     """Parse `HH:MM-HH:MM`; empty turns quiet hours off."""
     raw = raw.strip()
@@ -71,6 +81,12 @@ class Settings:
     sms_rate_per_second: float = 10.0  # provider-wide send rate, across all workers
     sms_batch_size: int = 100  # recipients per provider call
     quiet_hours: tuple[str, str] | None = ("20:00", "07:00")  # no bulk SMS in these Africa/Maseru hours
+    at_timeout_seconds: float = 15.0  # longest wait for the provider's answer to one send call
+    sms_retry_backoff_seconds: tuple[int, ...] = (30, 120, 300, 600, 1800)  # waits between tries; then failed
+    sms_claim_timeout_seconds: int = 120  # a claimed message untouched this long had its worker die mid-call
+    sms_unknown_outcome_seconds: int = 1800  # how long to wait for a report to settle a mid-call death
+    sms_credit_pause_seconds: int = 300  # after InsufficientBalance, sending pauses this long, then probes again
+    sweep_interval_seconds: float = 30.0  # how often the worker re-enqueues messages left behind
     log_level: str = "INFO"  # root log level
 
     @property
@@ -97,6 +113,12 @@ _PARSERS = {
     "sms_rate_per_second": _float,
     "sms_batch_size": _int,
     "quiet_hours": _quiet_hours,
+    "at_timeout_seconds": _float,
+    "sms_retry_backoff_seconds": _int_list,
+    "sms_claim_timeout_seconds": _int,
+    "sms_unknown_outcome_seconds": _int,
+    "sms_credit_pause_seconds": _int,
+    "sweep_interval_seconds": _float,
 }
 
 

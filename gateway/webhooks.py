@@ -15,6 +15,9 @@ from gateway.services import get_services
 from menus import UssdRequest, unavailable_response, unserved_number_response
 from models.phone import PhoneNumberError, mask_phone, normalize_phone
 from models.ussd import record_session_end
+from notifications.delivery import record_delivery_report
+from notifications.inbound import receive_sms
+from notifications.queues import kick
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,52 @@ def ussd_events() -> Response:
     }
     with log_context(session=session_id), services.db.session() as session:
         record_session_end(session, session_id=session_id, phone=phone, status=status[:20], **fields)
+    return _plain("OK")
+
+
+@bp.post("/at/sms/inbound")
+def sms_inbound() -> Response:
+    """An SMS to the programme. 200 as soon as it is stored: the provider re-sends whatever it does not see answered."""
+    services = get_services()
+    provider_id = _field("id", max_length=100)
+    raw_phone = _field("from", max_length=32)
+    text = _field("text", required=False, max_length=2000)
+    sent_at = _parse_date(request.form.get("date", ""))
+    try:
+        phone, served = normalize_phone(raw_phone), True
+    except PhoneNumberError:
+        phone, served = raw_phone.strip()[:16], False
+    with log_context(sms=provider_id), services.db.session() as session:
+        _inbound, reply = receive_sms(
+            session,
+            provider_id=provider_id,
+            phone=phone,
+            text=text,
+            to=_field("to", required=False, max_length=20) or None,
+            link_id=_field("linkId", required=False, max_length=100) or None,
+            network_code=_field("networkCode", required=False, max_length=10) or None,
+            sent_at=sent_at,
+            served=served,
+        )
+    if reply is not None:
+        kick(services.redis, reply.priority)
+    return _plain("OK")
+
+
+@bp.post("/at/sms/delivery")
+def sms_delivery() -> Response:
+    """A delivery report. 200 to anything well-formed, unknown statuses too, so the provider stops re-sending."""
+    services = get_services()
+    provider_id = _field("id", max_length=100)
+    status = _field("status", max_length=32)
+    raw_phone = _field("phoneNumber", required=False, max_length=32)
+    try:
+        phone = normalize_phone(raw_phone) if raw_phone else None
+    except PhoneNumberError:
+        phone = raw_phone.strip()[:16]
+    failure_reason = _field("failureReason", required=False, max_length=64) or None
+    with log_context(message=provider_id), services.db.session() as session:
+        record_delivery_report(session, provider_id, status, phone, failure_reason)
     return _plain("OK")
 
 

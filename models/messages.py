@@ -12,11 +12,12 @@ from enum import StrEnum
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TimestampMixin
+from models.base import Base, TimestampMixin, utcnow
 
 
 class MessageStatus(StrEnum):
     QUEUED = "queued"
+    SUBMITTING = "submitting"  # claimed by a worker; the provider call may be in flight
     SUBMITTED = "submitted"
     SENT = "sent"
     BUFFERED = "buffered"
@@ -24,6 +25,16 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     EXPIRED = "expired"
+
+
+# Statuses no delivery report may change: the message's fate is known.
+FINAL_MESSAGE_STATUSES = frozenset(
+    {MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED}
+)
+# Statuses of a message the provider has accepted: it must never be submitted again.
+ACCEPTED_MESSAGE_STATUSES = frozenset(
+    {MessageStatus.SUBMITTED, MessageStatus.SENT, MessageStatus.BUFFERED, MessageStatus.DELIVERED}
+)
 
 
 class MessagePriority(StrEnum):
@@ -57,8 +68,58 @@ class OutboundMessage(TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(String(64))
+    claim_token: Mapped[str | None] = mapped_column(String(32), index=True)  # the worker batch that holds it
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # backoff after an error
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def __repr__(self) -> str:
         return f"<OutboundMessage id={self.id} kind={self.kind} status={self.status}>"
+
+
+class DeliveryReport(Base):
+    """A delivery report the provider sent for a message id we had not stored yet, kept until we have.
+
+    Reports can overtake the worker that records the provider's answer; they are applied when the id arrives.
+    """
+
+    __tablename__ = "delivery_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(100), index=True)
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InboundMessage(Base):
+    """An SMS a person sent to the programme: keywords act at once, anything else waits in the staff inbox."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(100), unique=True)  # the provider re-sends; dedupe on this
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    to: Mapped[str | None] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    link_id: Mapped[str | None] = mapped_column(String(100))
+    network_code: Mapped[str | None] = mapped_column(String(10))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    keyword: Mapped[str | None] = mapped_column(String(16))  # stop, start or help when it was one
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SystemAlert(Base):
+    """Something staff must act on (out of credit, messages with an unknown outcome); shown until resolved."""
+
+    __tablename__ = "system_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

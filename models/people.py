@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, TimestampMixin
@@ -114,12 +115,19 @@ def find_contact(session: Session, phone: str) -> Contact | None:
 
 
 def get_or_create_contact(session: Session, phone: str) -> Contact:
-    """The contact for `phone`, created on first sight."""
+    """The contact for `phone`, created on first sight; two first hops from one number at once both get it."""
     contact = find_contact(session, phone)
-    if contact is None:
-        contact = Contact(phone=phone)
-        session.add(contact)
-        session.flush()
+    if contact is not None:
+        return contact
+    try:
+        with session.begin_nested():
+            contact = Contact(phone=phone)
+            session.add(contact)
+            session.flush()
+    except IntegrityError:
+        contact = find_contact(session, phone)
+        if contact is None:
+            raise
     return contact
 
 

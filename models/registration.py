@@ -72,7 +72,13 @@ def register_beneficiary(
                 session.add(beneficiary)
                 session.flush()
         except IntegrityError:
-            # Only the random reference can clash here: phone and ID were checked above.
+            # Another session may have registered this number or ID since the checks above; else the random
+            # reference clashed, and another one is drawn.
+            existing = find_beneficiary_by_phone(session, phone)
+            if existing is not None:
+                raise AlreadyRegisteredError(existing) from None
+            if answers.national_id and national_id_taken(session, answers.national_id):
+                raise NationalIdTakenError("national ID already registered") from None
             continue
         open_grant(session, beneficiary.id, actor=actor)
         beneficiary.contact = contact

@@ -91,6 +91,23 @@ class RecipientResult:
     def accepted(self) -> bool:
         return self.outcome is Outcome.ACCEPTED
 
+    @classmethod
+    def refused(cls, phone: str, outcome: Outcome, error: str, status: str = "") -> RecipientResult:
+        """A result the provider did not write (a failed call, a number it never saw), with the reason."""
+        return cls(phone, outcome, message_id=None, status_code=None, status=status, cost=None, parts=None, error=error)
+
+    @classmethod
+    def retry(cls, phone: str, error: str) -> RecipientResult:
+        return cls.refused(phone, Outcome.RETRY, error)
+
+    @classmethod
+    def permanent(cls, phone: str, error: str) -> RecipientResult:
+        return cls.refused(phone, Outcome.PERMANENT, error)
+
+    @classmethod
+    def no_credit(cls, phone: str, error: str) -> RecipientResult:
+        return cls.refused(phone, Outcome.NO_CREDIT, error)
+
 
 class SmsProvider(Protocol):
     def send(self, text: str, phones: list[str]) -> list[RecipientResult]:
@@ -158,15 +175,16 @@ class AfricasTalkingProvider:
         self._service._baseUrl = f"{base_url.rstrip('/')}{API_VERSION_PATH}"
 
     @classmethod
-    def from_settings(cls, settings, **kwargs) -> AfricasTalkingProvider:
-        """The provider configured by `AT_USERNAME`, `AT_API_KEY`, `AT_SENDER_ID` and `AT_API_BASE_URL`."""
-        return cls(
-            settings.at_username,
-            settings.at_api_key,
-            settings.provider_base_url,
-            sender_id=settings.at_sender_id or None,
-            **kwargs,
-        )
+    def from_settings(cls, settings, **overrides) -> AfricasTalkingProvider:
+        """The provider configured by `AT_USERNAME`, `AT_API_KEY`, `AT_SENDER_ID`, `AT_API_BASE_URL` and
+        `AT_TIMEOUT_SECONDS` (the longest wait for an answer; connecting never waits longer than that either)."""
+        read_timeout = settings.at_timeout_seconds
+        options = {
+            "sender_id": settings.at_sender_id or None,
+            "timeout": (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
+            **overrides,
+        }
+        return cls(settings.at_username, settings.at_api_key, settings.provider_base_url, **options)
 
     @property
     def base_url(self) -> str:
@@ -287,15 +305,8 @@ def _classify(code: int | None, status: str, message_id: str | None) -> tuple[Ou
 
 
 def _malformed(phone: str) -> RecipientResult:
-    return RecipientResult(
-        phone=phone,
-        outcome=Outcome.PERMANENT,
-        message_id=None,
-        status_code=None,
-        status="InvalidPhoneNumber",
-        cost=None,
-        parts=None,
-        error="not an E.164 number (+ and digits); not sent",
+    return RecipientResult.refused(
+        phone, Outcome.PERMANENT, "not an E.164 number (+ and digits); not sent", status="InvalidPhoneNumber"
     )
 
 
@@ -305,16 +316,7 @@ def _missing(phone: str, summary: str) -> RecipientResult:
     The provider answers a call it refuses as a whole (a wrong sender ID, for one) with a 200, an explanation in
     `Message` and no recipients; that explanation is kept as the reason.
     """
-    return RecipientResult(
-        phone=phone,
-        outcome=Outcome.RETRY,
-        message_id=None,
-        status_code=None,
-        status="",
-        cost=None,
-        parts=None,
-        error=f"provider answer did not mention this number: {summary or 'no message'}",
-    )
+    return RecipientResult.retry(phone, f"provider answer did not mention this number: {summary or 'no message'}")
 
 
 def _log_results(results: list[RecipientResult]) -> None:

@@ -92,13 +92,29 @@ def settings(database_url, redis_url):
 
 
 @pytest.fixture
-def app(settings, db, redis):
+def make_app(settings):
+    """`make_app(**changes)`: an app on the test's settings with `changes`; its connections close after the test."""
     from gateway import create_app
 
-    overrides = {field: getattr(settings, field) for field in ("app_env", "database_url", "redis_url", "secret_key")}
-    application = create_app(overrides)
-    yield application
-    application.extensions["gateway"].db.dispose()
+    made = []
+
+    def make(**changes):
+        fields = ("app_env", "database_url", "redis_url", "secret_key")
+        application = create_app({**{field: getattr(settings, field) for field in fields}, **changes})
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        services = application.extensions["gateway"]
+        services.db.dispose()
+        if "redis" in services.__dict__:
+            services.redis.close()
+
+
+@pytest.fixture
+def app(make_app, db, redis):
+    return make_app()
 
 
 @pytest.fixture
