@@ -8,6 +8,7 @@ from datetime import UTC
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 
 from gateway.services import get_services
 from models import migrate
@@ -20,9 +21,9 @@ from notifications.outbox import owe_text, requeue_failed
 from notifications.queues import kick
 from notifications.worker import run_worker
 
-db_group = click.Group("db", help="Database migrations (Alembic).")
-grants_group = click.Group("grants", help="Grant lifecycle.")
-sms_group = click.Group("sms", help="Outbound SMS.")
+db_group = AppGroup("db", help="Database migrations (Alembic).")
+grants_group = AppGroup("grants", help="Grant lifecycle.")
+sms_group = AppGroup("sms", help="Outbound SMS.")
 
 
 @db_group.command("upgrade")
@@ -90,6 +91,7 @@ def grants_set_status(reference, status, amount, channel, payment_reference, rea
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty (for scripts and tests).")
 def worker_command(burst: bool) -> None:
     """Run the background workers: all gateway queues, transactional first, with the scheduler and the sweep."""

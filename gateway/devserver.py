@@ -7,6 +7,7 @@ provider emulator (AT_API_BASE_URL unset), an RQ worker, and the web app. Ctrl-C
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ def dev_command(host: str, port: int) -> None:
     token = env.get("WEBHOOK_TOKEN", "")
     base = f"http://{host}:{port}"
     children: list[subprocess.Popen] = []
+    # `kill` (SIGTERM) stops the children too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     migrate.upgrade(env["DATABASE_URL"])
     click.echo(f"database: {env['DATABASE_URL']}")
     click.echo(f"redis:    {env['REDIS_URL']}")
@@ -78,3 +81,7 @@ def dev_command(host: str, port: int) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt

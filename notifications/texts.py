@@ -24,7 +24,7 @@ class Catalogue:
             with open(directory / f"{language}.toml", "rb") as handle:
                 self.texts[language] = _flatten(tomllib.load(handle))
 
-    def keys(self, language: str = Language.ENGLISH) -> set[str]:
+    def key_set(self, language: str = Language.ENGLISH) -> set[str]:
         return set(self.texts[language])
 
     def get(self, key: str, language: str, **params) -> str:

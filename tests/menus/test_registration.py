@@ -13,6 +13,7 @@ from models.grants import Grant, GrantStatus
 from models.messages import MessageKind, OutboundMessage
 from models.people import Beneficiary, Contact
 from models.reference import is_valid_reference
+from notifications.queues import TRANSACTIONAL_QUEUE
 from tests.menus.conftest import GOOD_ANSWERS, OTHER_PHONE, PHONE, Phone, register
 
 # The first words of each registration screen, in the order of the menu contract.
@@ -99,6 +100,7 @@ def test_completed_registration_writes_beneficiary_grant_and_sms_in_one_go(phone
         assert message.kind == MessageKind.REGISTRATION_CONFIRMATION and message.phone == PHONE
         assert "Dear Thabo" in message.body and beneficiary.reference in message.body
     assert redis.get(draft_key(PHONE)) is None
+    assert redis.llen(f"rq:queue:{TRANSACTIONAL_QUEUE}") == 1  # the confirmation's send, enqueued after the commit
 
 
 @pytest.mark.usefixtures("sesotho")

@@ -13,6 +13,7 @@ from models.messages import MessageKind, OutboundMessage
 from models.people import Contact, find_contact
 from models.requests import CallbackRequest, Feedback
 from notifications.encoding import gsm7_length, is_gsm7
+from notifications.queues import TRANSACTIONAL_QUEUE
 from tests.menus.conftest import PHONE, Phone, move, register
 
 MAIN_MENU_LINES = (
@@ -107,7 +108,7 @@ def test_each_covid_topic_is_a_long_text_read_page_by_page(phone, engine, topic)
 
 
 @pytest.mark.usefixtures("english")
-def test_covid_tips_sms_is_owed_once_per_session(phone, db):
+def test_covid_tips_sms_is_owed_once_per_session(phone, db, redis):
     phone.dial()
     phone.send("3")
     assert "We will send you COVID-19 tips by SMS" in phone.send("6")
@@ -117,6 +118,7 @@ def test_covid_tips_sms_is_owed_once_per_session(phone, db):
         messages = session.execute(select(OutboundMessage)).scalars().all()
     assert [(m.kind, m.phone, m.language) for m in messages] == [(MessageKind.COVID_TIPS, PHONE, "en")]
     assert messages[0].body.startswith("COVID-19: wash your hands")
+    assert redis.llen(f"rq:queue:{TRANSACTIONAL_QUEUE}") == 1
 
 
 @pytest.mark.usefixtures("english")
