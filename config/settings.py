@@ -81,6 +81,7 @@ class Settings:
     sms_rate_per_second: float = 10.0  # provider-wide send rate, across all workers
     sms_batch_size: int = 100  # recipients per provider call
     quiet_hours: tuple[str, str] | None = ("20:00", "07:00")  # no bulk SMS in these Africa/Maseru hours
+    sms_price_per_part: float = 0.30  # estimated provider price of one SMS part, in maloti, for campaign previews
     at_timeout_seconds: float = 15.0  # longest wait for the provider's answer to one send call
     sms_retry_backoff_seconds: tuple[int, ...] = (30, 120, 300, 600, 1800)  # waits between tries; then failed
     sms_claim_timeout_seconds: int = 120  # a claimed message untouched this long had its worker die mid-call
@@ -114,6 +115,7 @@ _PARSERS = {
     "sms_batch_size": _int,
     "quiet_hours": _quiet_hours,
     "at_timeout_seconds": _float,
+    "sms_price_per_part": _float,
     "sms_retry_backoff_seconds": _int_list,
     "sms_claim_timeout_seconds": _int,
     "sms_unknown_outcome_seconds": _int,

@@ -6,7 +6,7 @@ from flask import Flask
 
 from config import load_settings
 from config.logging import configure_logging
-from gateway import cli, services, webhooks
+from gateway import api, auth, campaign_cli, cli, console, services, webhooks
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -16,6 +16,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key or "development-only-secret", TESTING=settings.app_env == "test")
     services.init_app(app, settings)
+    auth.init_app(app, settings)
     webhooks.init_app(app)
+    console.init_app(app)
+    api.init_app(app)
     cli.init_app(app)
+    campaign_cli.init_app(app)
     return app

@@ -1,19 +1,28 @@
 """Tables and the domain rules that belong to them. No Flask here: workers and the CLI use these directly."""
 
+from models.audit import AuditLog
 from models.base import Base
+from models.campaigns import Audience, Campaign, CampaignStatus, CovidSeries
 from models.db import Database
 from models.grants import Grant, GrantError, GrantEvent, GrantStatus, IllegalTransitionError, PaymentChannel
 from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Contact, Language, MainNeed, ReturnedFrom, Sex
 from models.requests import CallbackRequest, Feedback
+from models.staff import ApiToken, LoginError, Role, StaffError, StaffUser
 from models.ussd import UssdSessionRecord
 
 __all__ = [
     "DISTRICTS",
+    "ApiToken",
+    "Audience",
+    "AuditLog",
     "Base",
     "Beneficiary",
     "CallbackRequest",
+    "Campaign",
+    "CampaignStatus",
     "Contact",
+    "CovidSeries",
     "Database",
     "Feedback",
     "Grant",
@@ -22,6 +31,7 @@ __all__ = [
     "GrantStatus",
     "IllegalTransitionError",
     "Language",
+    "LoginError",
     "MainNeed",
     "MessageKind",
     "MessagePriority",
@@ -29,6 +39,9 @@ __all__ = [
     "OutboundMessage",
     "PaymentChannel",
     "ReturnedFrom",
+    "Role",
     "Sex",
+    "StaffError",
+    "StaffUser",
     "UssdSessionRecord",
 ]

@@ -6,10 +6,10 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Numeric, String, Text, select
+from sqlalchemy import ForeignKey, Numeric, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import Base, TimestampMixin, utcnow
+from models.base import Base, TimestampMixin, UtcDateTime, utcnow
 from models.people import Beneficiary
 
 
@@ -85,7 +85,7 @@ class GrantEvent(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(120))
     reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     grant: Mapped[Grant] = relationship(back_populates="events")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TimestampMixin, utcnow
+from models.base import Base, TimestampMixin, UtcDateTime, utcnow
 
 
 class MessageStatus(StrEnum):
@@ -25,11 +25,18 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # a bulk message whose campaign was cancelled before it left
 
 
 # Statuses no delivery report may change: the message's fate is known.
 FINAL_MESSAGE_STATUSES = frozenset(
-    {MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED}
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.REJECTED,
+        MessageStatus.EXPIRED,
+        MessageStatus.CANCELLED,
+    }
 )
 # Statuses of a message the provider has accepted: it must never be submitted again.
 ACCEPTED_MESSAGE_STATUSES = frozenset(
@@ -69,10 +76,17 @@ class OutboundMessage(TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     claim_token: Mapped[str | None] = mapped_column(String(32), index=True)  # the worker batch that holds it
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # backoff after an error
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # backoff after an error
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    final_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+
+    # One message per person per campaign, whatever a restarted fan-out does; counters read this index.
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id", name="uq_outbound_messages_campaign_contact"),
+        Index("ix_outbound_messages_campaign_status", "campaign_id", "status"),
+    )
 
     def __repr__(self) -> str:
         return f"<OutboundMessage id={self.id} kind={self.kind} status={self.status}>"
@@ -91,7 +105,7 @@ class DeliveryReport(Base):
     phone: Mapped[str | None] = mapped_column(String(16), index=True)
     status: Mapped[str] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class InboundMessage(Base):
@@ -108,9 +122,9 @@ class InboundMessage(Base):
     network_code: Mapped[str | None] = mapped_column(String(10))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     keyword: Mapped[str | None] = mapped_column(String(16))  # stop, start or help when it was one
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SystemAlert(Base):
@@ -121,5 +135,5 @@ class SystemAlert(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     text: Mapped[str] = mapped_column(Text)
-    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

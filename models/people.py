@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import Base, TimestampMixin
+from models.base import Base, TimestampMixin, UtcDateTime
 
 
 class Language(StrEnum):
@@ -84,7 +84,7 @@ class Beneficiary(TimestampMixin, Base):
     national_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     household_size: Mapped[int] = mapped_column(Integer)
     main_need: Mapped[str] = mapped_column(String(16))
-    consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consent_at: Mapped[datetime] = mapped_column(UtcDateTime)
     registered_via: Mapped[str] = mapped_column(String(8), default="ussd")
 
     contact: Mapped[Contact] = relationship(back_populates="beneficiary", lazy="joined")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 # Numbers without a country code are read as Lesotho numbers.
@@ -9,6 +11,9 @@ DEFAULT_REGION = "LS"
 # Regions whose mobile numbers the programme serves: Lesotho, and South African SIMs many returnees still carry.
 SERVED_REGIONS = frozenset({"LS", "ZA"})
 _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+# Normal forms remembered per process. A caller sends the same number on every hop of a session, and parsing it
+# with `phonenumbers` costs more than the rest of the webhook's input checks; refused numbers are not remembered.
+NORMALIZE_CACHE_SIZE = 8192
 
 
 class PhoneNumberError(ValueError):
@@ -19,8 +24,9 @@ class UnservedNumberError(PhoneNumberError):
     """A real number, but not a Lesotho or South African mobile."""
 
 
+@lru_cache(maxsize=NORMALIZE_CACHE_SIZE)
 def normalize_phone(raw: str) -> str:
-    """E.164 for a Lesotho or South African mobile number; raises `PhoneNumberError` otherwise."""
+    """E.164 for a Lesotho or South African mobile number; raises `PhoneNumberError` otherwise (memoised)."""
     try:
         number = phonenumbers.parse(raw.strip(), DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TimestampMixin
+from models.base import Base, TimestampMixin, UtcDateTime
 
 
 class CallbackRequest(TimestampMixin, Base):
@@ -16,7 +16,7 @@ class CallbackRequest(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     topic: Mapped[str] = mapped_column(String(20))  # what the call is about, from the USSD menu
-    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     handled_by: Mapped[str | None] = mapped_column(String(120))
 
 
@@ -28,4 +28,4 @@ class Feedback(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
-    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

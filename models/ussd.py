@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, utcnow
+from models.base import Base, UtcDateTime, utcnow
 
 
 class UssdSessionRecord(Base):
@@ -23,8 +23,8 @@ class UssdSessionRecord(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     cost: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 def record_session_end(session: Session, *, session_id: str, phone: str, status: str, **fields) -> UssdSessionRecord:

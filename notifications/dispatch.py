@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import redis
 from sqlalchemy import and_, or_, select, update
@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from config.logging import log_context
-from models.base import utcnow
+from models.base import as_utc, utcnow
+from models.campaigns import Campaign, CampaignStatus
 from models.db import Database
 from models.messages import (
     DeliveryReport,
@@ -42,6 +43,7 @@ from models.messages import (
 )
 from models.phone import mask_phone
 from notifications.delivery import REPORT_STATUSES, apply_kept_reports, apply_status
+from notifications.fanout import sweep_campaigns
 from notifications.provider import (
     Outcome,
     ProviderRejectedError,
@@ -50,6 +52,7 @@ from notifications.provider import (
     SmsProvider,
 )
 from notifications.queues import PAUSED_KEY, RATE_KEY, kick
+from notifications.quiet_hours import in_quiet_hours
 from notifications.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -69,11 +72,13 @@ class Dispatcher:
     provider: SmsProvider
     sleep: Callable[[float], None] = time.sleep
     limiter: RateLimiter = field(init=False)
-    # Checked before each bulk batch (quiet hours, paused campaigns); transactional messages are never held.
-    bulk_allowed: Callable[[], bool] = lambda: True
+    # Checked before each bulk batch; transactional messages are never held. Default: outside quiet hours.
+    bulk_allowed: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.redis, RATE_KEY, self.settings.sms_rate_per_second)
+        if self.bulk_allowed is None:
+            self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
 
     # -- sending ------------------------------------------------------------------------------------------------
 
@@ -113,11 +118,17 @@ class Dispatcher:
         return bool(self.redis.exists(PAUSED_KEY))
 
     def _due(self, priority: MessagePriority):
-        return and_(
+        due = and_(
             OutboundMessage.status == MessageStatus.QUEUED,
             OutboundMessage.priority == priority,
             or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= utcnow()),
         )
+        if priority != MessagePriority.BULK:
+            return due
+        # A paused or cancelled campaign's messages wait (or were withdrawn): checked on every batch, so a pause
+        # takes effect within one batch.
+        sending = select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
+        return and_(due, or_(OutboundMessage.campaign_id.is_(None), OutboundMessage.campaign_id.in_(sending)))
 
     def _next_batch(self, session: Session, priority: MessagePriority) -> tuple[str, list[tuple[int, str]]]:
         """The oldest due message's text, and up to SMS_BATCH_SIZE due messages to distinct numbers with it."""
@@ -245,15 +256,17 @@ class Dispatcher:
     # -- the sweep ----------------------------------------------------------------------------------------------
 
     def sweep(self) -> dict[str, int]:
-        """Settle messages whose worker died mid-call, and enqueue drain jobs for anything due. Run periodically."""
+        """Settle messages whose worker died mid-call, move campaigns along, and enqueue drain jobs for anything
+        due. Run periodically: this is also what ends quiet hours and starts scheduled campaigns."""
         settled = self._settle_stuck()
+        campaigns = sweep_campaigns(self.db, self.redis)
         kicked = 0
         with self.db.session() as session:
             for priority in MessagePriority:
                 due = session.execute(select(OutboundMessage.id).where(self._due(priority)).limit(1)).first()
                 if due is not None and kick(self.redis, priority):
                     kicked += 1
-        return {"settled": settled, "kicked": kicked}
+        return {"settled": settled, "kicked": kicked, **campaigns}
 
     def _settle_stuck(self) -> int:
         now = utcnow()
@@ -278,7 +291,7 @@ class Dispatcher:
                     session.flush()
                     log.info("message %s settled by delivery report %s", message.id, report.provider_message_id)
                     settled += 1
-                elif _aware(message.claimed_at) < unknown_cutoff:
+                elif as_utc(message.claimed_at) < unknown_cutoff:
                     message.status = MessageStatus.FAILED
                     message.failure_reason = OUTCOME_UNKNOWN
                     message.final_at = now
@@ -306,8 +319,3 @@ class Dispatcher:
             .order_by(DeliveryReport.id)
             .limit(1)
         ).scalar_one_or_none()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -8,6 +8,7 @@ from rq import get_current_job
 
 from config.logging import log_context
 from models.messages import MessagePriority
+from notifications.fanout import run_fanout
 from notifications.queues import KICK_KEY, kick
 from notifications.runtime import get_runtime
 
@@ -30,3 +31,13 @@ def drain_outbox(priority: str) -> int:
             kick(runtime.redis, priority)
         log.info("drained %d %s messages%s", handled, priority, "; more due" if more else "")
         return handled
+
+
+def fan_out_campaign(campaign_id: int) -> int:
+    """Write a campaign's messages chunk by chunk, then enqueue their sending. Safe to run again after a kill."""
+    runtime = get_runtime()
+    job = get_current_job()
+    with log_context(job=job.id if job else "-", campaign=campaign_id):
+        written = run_fanout(runtime.db, runtime.redis, campaign_id)
+        kick(runtime.redis, MessagePriority.BULK)
+        return written

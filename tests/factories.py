@@ -6,6 +6,7 @@ import itertools
 
 from models.people import DISTRICTS, Language, MainNeed, ReturnedFrom, Sex
 from models.registration import RegistrationAnswers, register_beneficiary
+from models.staff import create_staff
 
 _numbers = itertools.count(1)
 
@@ -38,3 +39,14 @@ def register(db, phone: str | None = None, language: str = Language.ENGLISH, **c
     with db.session() as session:
         beneficiary = register_beneficiary(session, phone, answers(**changes), language)
         return beneficiary.reference, phone
+
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+def make_staff(db, email: str, role: str = "officer", password: str = STAFF_PASSWORD, districts=None, active=True):
+    """A staff account through `create_staff`; returns its id."""
+    with db.session() as session:
+        user = create_staff(session, email, role, password, districts)
+        user.active = active
+        return user.id

@@ -30,6 +30,7 @@ EXPECTED_PARTS = {
     "keyword.stop": (1, 1),
     "keyword.start": (1, 1),
     "keyword.help": (1, 2),
+    **{f"covid_series.m{n:02d}": (1, 1) for n in range(1, 9)},
 }
 
 

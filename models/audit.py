@@ -1,0 +1,74 @@
+"""The audit log: who changed or exported what, and when. The programme owes this to its donor and the Government.
+
+Rows are only ever added. Write the entry in the same transaction as the change it describes, so that there is
+never a change without its entry, nor an entry for a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, UtcDateTime, utcnow
+
+# Longest actor, action and object id kept; longer values are cut rather than refused, because losing an audit
+# entry to a long e-mail address would be worse than shortening it.
+MAX_ACTOR_LENGTH = 120
+MAX_ACTION_LENGTH = 64
+MAX_OBJECT_TYPE_LENGTH = 40
+MAX_OBJECT_ID_LENGTH = 64
+MAX_IP_LENGTH = 45  # the longest textual IPv6 address
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(MAX_ACTOR_LENGTH))  # staff e-mail, "cli:<user>" or "ussd"
+    action: Mapped[str] = mapped_column(String(MAX_ACTION_LENGTH), index=True)  # e.g. "grant.move"
+    object_type: Mapped[str] = mapped_column(String(MAX_OBJECT_TYPE_LENGTH))  # e.g. "grant", "staff_user"
+    object_id: Mapped[str | None] = mapped_column(String(MAX_OBJECT_ID_LENGTH))
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+    ip: Mapped[str | None] = mapped_column(String(MAX_IP_LENGTH))
+
+    def __repr__(self) -> str:
+        return f"<AuditLog id={self.id} {self.action} {self.object_type}:{self.object_id}>"
+
+    @property
+    def details_dict(self) -> dict[str, Any]:
+        return json.loads(self.details or "{}")
+
+
+def record(
+    session: Session,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: object = None,
+    *,
+    ip: str | None = None,
+    **details: Any,
+) -> AuditLog:
+    """Add one entry to `session`'s transaction. `details` must be JSON-able (dates and decimals become text).
+
+    `ip` is the client address for web requests; it is a column, not a detail. Never put a password, a token or a
+    full national ID in `details`.
+    """
+    entry = AuditLog(
+        at=utcnow(),
+        actor=actor[:MAX_ACTOR_LENGTH],
+        action=action[:MAX_ACTION_LENGTH],
+        object_type=object_type[:MAX_OBJECT_TYPE_LENGTH],
+        object_id=None if object_id is None else str(object_id)[:MAX_OBJECT_ID_LENGTH],
+        details=json.dumps(details, default=str, sort_keys=True, ensure_ascii=False),
+        ip=ip[:MAX_IP_LENGTH] if ip else None,
+    )
+    session.add(entry)
+    session.flush()
+    return entry

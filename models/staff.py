@@ -1,0 +1,328 @@
+"""Staff accounts, their roles and district limits, password login with lockout, and API tokens.
+
+The web console, the JSON API and the CLI all go through these functions; none of them imports Flask. Passwords are
+kept as scrypt hashes (stdlib `hashlib.scrypt`) in a self-describing string, so the cost can be raised later
+without breaking the hashes already stored. API tokens are kept as SHA-256 digests: a token is a long random
+secret, so a fast hash is enough, and a leaked table gives nothing that logs in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import cache
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from models.base import Base, TimestampMixin, UtcDateTime, utcnow
+from models.people import DISTRICTS
+
+# scrypt cost: 2**14 with r=8 takes ~16 MiB and tens of milliseconds, the interactive-login setting of RFC 7914.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_SALT_BYTES = 16
+SCRYPT_KEY_BYTES = 32
+# Memory ceiling handed to OpenSSL; must exceed 128 * n * r bytes, which is 16 MiB for the cost above.
+SCRYPT_MAX_MEMORY = 64 * 1024 * 1024
+PASSWORD_SCHEME = "scrypt"
+
+MIN_PASSWORD_LENGTH = 10
+# Longer inputs are refused before hashing, so that a login form cannot be used to burn CPU.
+MAX_PASSWORD_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254
+# Failed passwords in a row that lock an account, and for how long.
+MAX_FAILED_LOGINS = 5
+LOCKOUT_DURATION = timedelta(minutes=15)
+
+# Bytes of randomness in an API token (43 URL-safe characters); the prefix is what lists show to tell tokens apart.
+TOKEN_BYTES = 32
+TOKEN_PREFIX_LENGTH = 8
+# `last_used_at` is written at most this often, so that a busy API client does not turn every read into a write.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+# Stored district lists are comma-separated; no district name contains a comma.
+DISTRICT_SEPARATOR = ","
+
+
+class Role(StrEnum):
+    """What a staff member may do. Each role can do everything the ones before it can."""
+
+    VIEWER = "viewer"  # reads reports and records
+    OFFICER = "officer"  # also changes beneficiaries and grants, within their districts
+    ADMIN = "admin"  # also manages staff, tokens and settings; sees every district
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+class StaffError(ValueError):
+    """A staff account could not be created or changed; the message says why, for the operator."""
+
+
+class LoginFailure(StrEnum):
+    UNKNOWN_EMAIL = "unknown_email"
+    WRONG_PASSWORD = "wrong_password"
+    LOCKED = "locked"
+    INACTIVE = "inactive"
+
+
+class LoginError(Exception):
+    """A refused login. The message is precise (for logs and the CLI); the web form shows one generic text instead,
+    so that it does not tell an attacker which e-mail addresses exist."""
+
+    def __init__(self, reason: LoginFailure, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class StaffUser(TimestampMixin, Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(MAX_EMAIL_LENGTH), unique=True)  # lower case
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    # Comma-separated names from DISTRICTS; empty means every district.
+    districts: Mapped[str] = mapped_column(String(255), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="staff_user", order_by="ApiToken.id")
+
+    def __repr__(self) -> str:
+        return f"<StaffUser id={self.id} role={self.role}>"
+
+    @property
+    def district_list(self) -> tuple[str, ...]:
+        """The districts this account is limited to; empty means all of them."""
+        return tuple(name for name in (self.districts or "").split(DISTRICT_SEPARATOR) if name)
+
+    def can_see_district(self, district: str) -> bool:
+        """Officers and viewers limited to districts see only those; admins and unlimited accounts see all."""
+        limited = self.district_list
+        return self.role == Role.ADMIN or not limited or district in limited
+
+    def has_role(self, role: Role | str) -> bool:
+        """True when this account's role is `role` or one above it (viewer < officer < admin)."""
+        return Role(self.role).rank >= Role(role).rank
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and _as_utc(self.locked_until) > now
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex of the token
+    prefix: Mapped[str] = mapped_column(String(TOKEN_PREFIX_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    staff_user: Mapped[StaffUser] = relationship(back_populates="tokens")
+
+    def __repr__(self) -> str:
+        return f"<ApiToken id={self.id} prefix={self.prefix}>"
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=SCRYPT_MAX_MEMORY)
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$<salt>$<key>`: the parameters travel with the hash, so raising them later breaks nothing."""
+    salt = secrets.token_bytes(SCRYPT_SALT_BYTES)
+    key = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_KEY_BYTES)
+    return f"{PASSWORD_SCHEME}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether `password` matches `stored`; a malformed stored hash never matches."""
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+        if scheme != PASSWORD_SCHEME:
+            return False
+        expected = base64.b64decode(key)
+        actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p), len(expected))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to check unknown e-mail addresses against, so that they take as long to refuse as known ones."""
+    return hash_password(secrets.token_urlsafe(TOKEN_BYTES))
+
+
+def normalize_email(email: str) -> str:
+    """E-mail addresses are compared in lower case; refuse what cannot be one."""
+    cleaned = email.strip().lower()
+    local, at, domain = cleaned.partition("@")
+    if not (local and at and "." in domain) or len(cleaned) > MAX_EMAIL_LENGTH or any(c.isspace() for c in cleaned):
+        raise StaffError(f"{email!r} is not an e-mail address")
+    return cleaned
+
+
+def parse_districts(districts: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Names from DISTRICTS, matched without regard to case (`maseru,LERIBE` or a list); unknown names refused."""
+    if districts is None:
+        return ()
+    parts = districts.split(DISTRICT_SEPARATOR) if isinstance(districts, str) else districts
+    by_lower = {name.lower(): name for name in DISTRICTS}
+    chosen: list[str] = []
+    for part in parts:
+        name = by_lower.get(part.strip().lower())
+        if name is None:
+            if not part.strip():
+                continue
+            raise StaffError(f"unknown district {part.strip()!r}; the districts are {', '.join(DISTRICTS)}")
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(sorted(chosen, key=DISTRICTS.index))
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise StaffError(f"the password must be at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def find_staff(session: Session, email: str) -> StaffUser | None:
+    return session.execute(select(StaffUser).where(StaffUser.email == email.strip().lower())).scalar_one_or_none()
+
+
+def create_staff(
+    session: Session, email: str, role: Role | str, password: str, districts: str | Iterable[str] | None = None
+) -> StaffUser:
+    """A new, active staff account. Refuses a taken e-mail, an unknown role or district, and a short password."""
+    email = normalize_email(email)
+    try:
+        role = Role(str(role).strip().lower())
+    except ValueError:
+        raise StaffError(f"unknown role {role!r}; the roles are {', '.join(Role)}") from None
+    chosen = parse_districts(districts)
+    if chosen and role == Role.ADMIN:
+        raise StaffError("an admin sees every district; leave the districts out")
+    check_password_rules(password)
+    if find_staff(session, email) is not None:
+        raise StaffError(f"there is already a staff account for {email}")
+    user = StaffUser(
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        districts=DISTRICT_SEPARATOR.join(chosen),
+        active=True,
+        failed_logins=0,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str, now: datetime | None = None) -> StaffUser:
+    """The account for this e-mail and password, or LoginError.
+
+    A wrong password counts towards the lockout, and that count is written to `session` before the error is raised:
+    catch LoginError inside the transaction, or the count is rolled back with it. Unknown addresses and locked
+    accounts still pay for one scrypt, so that response times do not tell them apart.
+    """
+    now = now or utcnow()
+    user = find_staff(session, email) if len(email) <= MAX_EMAIL_LENGTH else None
+    if len(password) > MAX_PASSWORD_LENGTH:
+        password = ""  # never matches a stored password, and costs the same as any other
+    if user is None:
+        verify_password(password, _dummy_hash())
+        raise LoginError(LoginFailure.UNKNOWN_EMAIL, f"no staff account for {email!r}")
+    if user.is_locked(now):
+        verify_password(password, _dummy_hash())
+        raise LoginError(LoginFailure.LOCKED, _locked_message(user))
+    if not verify_password(password, user.password_hash):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT_DURATION
+            user.failed_logins = 0
+            session.flush()
+            raise LoginError(LoginFailure.LOCKED, _locked_message(user))
+        session.flush()
+        raise LoginError(LoginFailure.WRONG_PASSWORD, f"wrong password for {user.email}")
+    if not user.active:
+        raise LoginError(LoginFailure.INACTIVE, f"the account {user.email} is disabled")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    session.flush()
+    return user
+
+
+def _locked_message(user: StaffUser) -> str:
+    minutes = int(LOCKOUT_DURATION.total_seconds() // 60)
+    until = _as_utc(user.locked_until).strftime("%H:%M UTC")
+    return (
+        f"the account {user.email} is locked after {MAX_FAILED_LOGINS} wrong passwords in a row; "
+        f"it opens again at {until} ({minutes} minutes after the last try)"
+    )
+
+
+def hash_token(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, user: StaffUser, name: str) -> tuple[ApiToken, str]:
+    """A new API token for `user`, and its text. Only the hash is stored: show the text once, it cannot be recovered."""
+    if not user.active:
+        raise StaffError(f"the account {user.email} is disabled")
+    name = name.strip()
+    if not name:
+        raise StaffError("a token needs a name, to tell it apart when revoking")
+    plaintext = secrets.token_urlsafe(TOKEN_BYTES)
+    token = ApiToken(
+        staff_user_id=user.id, name=name[:80], token_hash=hash_token(plaintext), prefix=plaintext[:TOKEN_PREFIX_LENGTH]
+    )
+    session.add(token)
+    session.flush()
+    return token, plaintext
+
+
+def user_for_token(session: Session, plaintext: str, now: datetime | None = None) -> StaffUser | None:
+    """The active account a live token belongs to, else None; notes the use at most once a minute."""
+    if not plaintext:
+        return None
+    token = session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))).scalar_one_or_none()
+    if token is None or token.revoked_at is not None or not token.staff_user.active:
+        return None
+    now = now or utcnow()
+    if token.last_used_at is None or now - _as_utc(token.last_used_at) >= TOKEN_TOUCH_INTERVAL:
+        token.last_used_at = now
+        session.flush()
+    return token.staff_user
+
+
+def revoke_token(session: Session, token: ApiToken, now: datetime | None = None) -> None:
+    """Stop a token from working; the row stays, so that the audit log's references to it still resolve."""
+    if token.revoked_at is None:
+        token.revoked_at = now or utcnow()
+        session.flush()
