@@ -33,6 +33,17 @@ def staff_json(user: StaffUser) -> dict:
     }
 
 
+# The `/me` route's description, for gateway/api/openapi.py.
+OPENAPI_PATHS = {
+    "/me": {
+        "get": {
+            "summary": "Who the token belongs to",
+            "responses": {"200": {"description": "The staff member: id, email, role, districts, active"}},
+        }
+    }
+}
+
+
 @bp.get("/me")
 @token_required
 def me() -> Response:
@@ -56,6 +67,9 @@ def _unrouted_error(error: HTTPException):
 
 
 def init_app(app: Flask) -> None:
+    # The route modules attach themselves to `bp`; importing them here keeps this file their table of contents.
+    from gateway.api import openapi  # noqa: F401
+
     app.register_blueprint(bp)
     for code in UNROUTED_ERRORS:
         app.register_error_handler(code, _unrouted_error)

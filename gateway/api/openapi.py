@@ -1,0 +1,73 @@
+"""The OpenAPI 3 description of /api/v1, assembled from the `OPENAPI_PATHS` of each module of this package.
+
+Each API module describes its own routes next to their code, so a route and its description change together;
+`tests/gateway/test_openapi.py` checks the document against the application's real URL map.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from flask import Response
+
+import gateway.api as api_package
+from gateway.api import API_PREFIX, bp
+from gateway.auth import token_required
+
+OPENAPI_VERSION = "3.0.3"
+API_TITLE = "Returnee services gateway: staff API"
+API_VERSION = "1"
+
+ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+
+# This module's own route.
+OPENAPI_PATHS = {
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": {"description": "The OpenAPI 3 description of the staff API"}},
+        }
+    }
+}
+
+
+def openapi_document() -> dict:
+    """The whole document: every module's paths under /api/v1, bearer authentication on every operation."""
+    paths: dict[str, dict] = {}
+    modules = [api_package] + [
+        importlib.import_module(f"{api_package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(api_package.__path__)
+    ]
+    for module in modules:
+        for path, operations in getattr(module, "OPENAPI_PATHS", {}).items():
+            paths.setdefault(API_PREFIX + path, {}).update(operations)
+    for operations in paths.values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", {"$ref": "#/components/responses/Unauthorized"})
+            responses.setdefault("403", {"$ref": "#/components/responses/Forbidden"})
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": API_TITLE, "version": API_VERSION},
+        "paths": dict(sorted(paths.items())),
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR_SCHEMA},
+            "responses": {
+                "Unauthorized": {"description": "Missing or invalid token", "content": _json_error()},
+                "Forbidden": {"description": "The token's role may not do this", "content": _json_error()},
+            },
+        },
+    }
+
+
+def _json_error() -> dict:
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+@bp.get("/openapi.json")
+@token_required
+def openapi_json() -> Response:
+    return openapi_document()
