@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install dev test lint format bench-ussd bench-sms clean
+.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ bench-ussd: install
 
 bench-sms: install
 	$(BIN)/python bench/sms.py
+
+bench-campaign: install
+	$(BIN)/python bench/campaign.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis

@@ -80,6 +80,7 @@ class Settings:
     registration_draft_ttl_seconds: int = 86400  # an unfinished registration is kept 24 hours per number
     sms_rate_per_second: float = 10.0  # provider-wide send rate, across all workers
     sms_batch_size: int = 100  # recipients per provider call
+    sms_send_concurrency: int = 4  # provider calls a worker has in flight at once
     quiet_hours: tuple[str, str] | None = ("20:00", "07:00")  # no bulk SMS in these Africa/Maseru hours
     sms_price_per_part: float = 0.30  # estimated provider price of one SMS part, in maloti, for campaign previews
     at_timeout_seconds: float = 15.0  # longest wait for the provider's answer to one send call
@@ -113,6 +114,7 @@ _PARSERS = {
     "registration_draft_ttl_seconds": _int,
     "sms_rate_per_second": _float,
     "sms_batch_size": _int,
+    "sms_send_concurrency": _int,
     "quiet_hours": _quiet_hours,
     "at_timeout_seconds": _float,
     "sms_price_per_part": _float,
@@ -152,8 +154,8 @@ def _check(settings: Settings) -> None:
             raise SettingsError("DATABASE_URL is required in production")
     if settings.ussd_max_chars < 60:
         raise SettingsError("USSD_MAX_CHARS below 60 cannot hold a menu")
-    if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0:
-        raise SettingsError("SMS_BATCH_SIZE and SMS_RATE_PER_SECOND must be positive")
+    if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0 or settings.sms_send_concurrency < 1:
+        raise SettingsError("SMS_BATCH_SIZE, SMS_RATE_PER_SECOND and SMS_SEND_CONCURRENCY must be positive")
 
 
 def default_database_url() -> str:

@@ -17,7 +17,7 @@ from config.logging import log_context
 from config.settings import Settings
 from menus import actions, keypad
 from menus.keypad import BACK, MAIN_MENU, MORE, SKIP
-from menus.paging import gsm_safe, paginate
+from menus.paging import gsm_safe, screen_pages
 from menus.session import Draft, Frame, SessionState, SessionStore
 from menus.texts import menu_catalogue
 from menus.tree import END_TEXTS, SCREENS, Screen
@@ -179,8 +179,11 @@ class Hop:
             self.screen.answer(self, frame, text)
 
     # Rendering.
-    def pages(self) -> list[str]:
-        """The current screen split into pages that fit the network's width, reason first."""
+    def pages(self) -> tuple[str, ...]:
+        """The current screen split into pages that fit the network's width, reason first.
+
+        Only the lines are built here (a few catalogue look-ups); the paging itself is nearly always a cache hit.
+        """
         frame, screen = self.frame, self.screen
         lines = screen.content(self, frame)
         if frame.error:
@@ -188,7 +191,7 @@ class Hop:
         navigation = "" if screen.root else self.t("nav.back")
         more = "\n".join(part for part in (self.t("nav.more"), navigation) if part)
         limit = self.settings.ussd_max_chars - len(CONTINUE_PREFIX)
-        return paginate([gsm_safe(line) for line in lines], limit, more, navigation)
+        return screen_pages(tuple(lines), limit, more, navigation)
 
     def body(self) -> str:
         if self.end_key is not None:
@@ -248,4 +251,4 @@ class UssdEngine:
         """Every page of `frame` as a caller in `language` would see it (without `CON `): for tests and staff."""
         state = SessionState(language=language, stack=[frame])
         hop = Hop(self, UssdRequest(session_id="preview", phone=""), state, Draft(answers=dict(answers or {})))
-        return hop.pages()
+        return list(hop.pages())

@@ -1,9 +1,15 @@
 """Fitting screens to a feature phone: only GSM 03.38 characters, and pages no longer than the network allows.
 
 Lengths are counted in GSM-7 septets (`gsm7_length`): an extension character such as `{` or `€` costs two.
+
+Paging is the costliest part of rendering and its result depends only on the lines and the widths, so
+`screen_pages` keeps recent results: the catalogue texts never change while a process runs, so nearly every hop
+finds its screen already paged.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 from notifications.encoding import GSM7_BASIC, GSM7_EXTENDED, gsm7_length
 
@@ -14,6 +20,10 @@ REPLACEMENT_CHARACTER = "?"
 _SCREEN_UNSAFE = frozenset("\r\x1b\f")
 # A line up to this long is moved whole to the next page rather than split mid-sentence (menu options, titles).
 KEEP_WHOLE_MAX_CHARS = 48
+# Paged screens kept per process. Menus and information screens are catalogue text (a few hundred distinct
+# screens over both languages and their reasons); screens that show a caller's own answers (confirm, details,
+# status) take one entry each and age out first. A few hundred kilobytes at most.
+PAGE_CACHE_SIZE = 2048
 
 
 def gsm_safe(text: str) -> str:
@@ -22,6 +32,16 @@ def gsm_safe(text: str) -> str:
         char if (char in GSM7_BASIC or char in GSM7_EXTENDED) and char not in _SCREEN_UNSAFE else REPLACEMENT_CHARACTER
         for char in text
     )
+
+
+@lru_cache(maxsize=PAGE_CACHE_SIZE)
+def screen_pages(lines: tuple[str, ...], limit: int, more_footer: str, last_footer: str) -> tuple[str, ...]:
+    """The pages of a screen whose `lines` may hold characters a phone cannot show; memoised (see the module doc).
+
+    Takes and returns tuples: the arguments must be hashable, and the cached pages are shared between threads, so
+    no caller may change them.
+    """
+    return tuple(paginate([gsm_safe(line) for line in lines], limit, more_footer, last_footer))
 
 
 def paginate(lines: list[str], limit: int, more_footer: str, last_footer: str) -> list[str]:
@@ -72,12 +92,25 @@ def _join(lines: list[str], footer: str) -> str:
 
 
 def _split_line(line: str, room: int) -> tuple[str, str]:
-    """The most whole words of `line` that fit in `room` septets, and the rest."""
+    """The most whole words of `line` that fit in `room` septets (never all of them), and the rest.
+
+    A head of more words is never shorter, so the longest one that fits is found by bisection: a long paragraph
+    costs a few measurements instead of one per word.
+    """
     words = line.split(" ")
-    for count in range(len(words) - 1, 0, -1):
-        head = " ".join(words[:count]).rstrip()
-        if head and gsm7_length(head) <= room:
-            return head, " ".join(words[count:]).lstrip()
+
+    def head(count: int) -> str:
+        return " ".join(words[:count]).rstrip()
+
+    fitting, too_long = 0, len(words)  # head(fitting) fits (0 words trivially); head(too_long) is never taken
+    while too_long - fitting > 1:
+        middle = (fitting + too_long) // 2
+        if gsm7_length(head(middle)) <= room:
+            fitting = middle
+        else:
+            too_long = middle
+    if fitting and head(fitting):
+        return head(fitting), " ".join(words[fitting:]).lstrip()
     return "", line
 
 

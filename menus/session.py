@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 SESSION_KEY_PREFIX = "ussd:session:"
 DRAFT_KEY_PREFIX = "ussd:draft:"
+# One encoder for every hop: `json.dumps(..., separators=...)` would build a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def session_key(session_id: str) -> str:
@@ -37,6 +39,19 @@ class Frame:
     error: str | None = None  # catalogue key of the reason the question is asked again
     error_params: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, by hand: `dataclasses.asdict` deep-copies every value, and this runs on every hop.
+
+        The keys are the field names, so `Frame(**data)` reads it back (the test suite checks none is missing).
+        """
+        return {
+            "screen": self.screen,
+            "args": self.args,
+            "page": self.page,
+            "error": self.error,
+            "error_params": self.error_params,
+        }
+
 
 @dataclass
 class SessionState:
@@ -54,7 +69,17 @@ class SessionState:
     tips_sent: bool = False  # the COVID-19 tips SMS is owed at most once per session
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """The Redis value; the same JSON `dataclasses.asdict` gave, so sessions survive a deploy of this change."""
+        return _COMPACT_JSON.encode(
+            {
+                "language": self.language,
+                "stack": [frame.to_dict() for frame in self.stack],
+                "last_text": self.last_text,
+                "last_body": self.last_body,
+                "ended": self.ended,
+                "tips_sent": self.tips_sent,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> SessionState:
@@ -85,7 +110,7 @@ class Draft:
         self.changed, self.deleted = False, True
 
     def to_json(self) -> str:
-        return json.dumps({"answers": self.answers}, separators=(",", ":"))
+        return _COMPACT_JSON.encode({"answers": self.answers})
 
     @classmethod
     def from_json(cls, raw: bytes | str | None) -> Draft:

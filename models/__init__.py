@@ -1,5 +1,6 @@
 """Tables and the domain rules that belong to them. No Flask here: workers and the CLI use these directly."""
 
+from models import reports  # noqa: F401  (declares the indexes the reports read on their tables)
 from models.audit import AuditLog
 from models.base import Base
 from models.campaigns import Audience, Campaign, CampaignStatus, CovidSeries

@@ -86,6 +86,8 @@ class OutboundMessage(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id", name="uq_outbound_messages_campaign_contact"),
         Index("ix_outbound_messages_campaign_status", "campaign_id", "status"),
+        # The dispatcher's "next due messages" read walks this in id order and stops after one round.
+        Index("ix_outbound_messages_due", "status", "priority", "id"),
     )
 
     def __repr__(self) -> str:
@@ -125,6 +127,9 @@ class InboundMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String(120))  # staff e-mail; keywords are handled by no one
+    # The staff member who is to answer it, in the staff inbox.
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
 
 
 class SystemAlert(Base):

@@ -18,6 +18,8 @@ class CallbackRequest(TimestampMixin, Base):
     topic: Mapped[str] = mapped_column(String(20))  # what the call is about, from the USSD menu
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     handled_by: Mapped[str | None] = mapped_column(String(120))
+    # The staff member who is to call back, in the staff inbox.
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
 
 
 class Feedback(TimestampMixin, Base):
@@ -29,3 +31,6 @@ class Feedback(TimestampMixin, Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String(120))
+    # The staff member who is to follow the report up, in the staff inbox.
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)

@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,6 +58,9 @@ from notifications.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
+# Batches a round holds per sending thread: enough to spread a round's bookkeeping over many calls, few enough
+# that a round's claimed rows leave within a few calls' time.
+BATCHES_PER_THREAD = 4
 # The failure reason of a message whose provider call outcome was never learnt.
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 ALERT_NO_CREDIT = "sms_no_credit"
@@ -72,50 +76,81 @@ class Dispatcher:
     provider: SmsProvider
     sleep: Callable[[float], None] = time.sleep
     limiter: RateLimiter = field(init=False)
+    _executor: ThreadPoolExecutor | None = field(init=False, default=None)
     # Checked before each bulk batch; transactional messages are never held. Default: outside quiet hours.
     bulk_allowed: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.redis, RATE_KEY, self.settings.sms_rate_per_second)
+        self.limiter = RateLimiter(self.redis, RATE_KEY, PAUSED_KEY, self.settings.sms_rate_per_second)
         if self.bulk_allowed is None:
             self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
 
     # -- sending ------------------------------------------------------------------------------------------------
 
     def drain(self, priority: MessagePriority | str, time_budget: float | None = None) -> tuple[int, bool]:
-        """Send batches until nothing is due or `time_budget` seconds pass; returns (messages, more_left)."""
+        """Send rounds until nothing is due or `time_budget` seconds pass; returns (messages, more_left)."""
         started = time.monotonic()
         handled = 0
         while True:
-            count = self.send_next_batch(priority)
+            count = self.send_round(priority)
             if count == 0:
                 return handled, False
             handled += count
             if time_budget is not None and time.monotonic() - started > time_budget:
                 return handled, True
 
-    def send_next_batch(self, priority: MessagePriority | str) -> int:
-        """Claim and send one batch of messages with the same text; returns how many rows it handled (0: none due)."""
+    def send_round(self, priority: MessagePriority | str) -> int:
+        """Claim a round of batches, send them SMS_SEND_CONCURRENCY at a time, record every result at once.
+
+        Returns how many messages the round handled (0: nothing due, paused, or bulk held). The provider calls of
+        a round overlap, and the gateway's own bookkeeping (one read-and-claim, one write, one Redis round trip
+        per round) is shared by all of them. A round holds at most one second of the send rate, or one full
+        batch, so a worker that dies leaves only that round's rows unsettled.
+        """
         priority = MessagePriority(priority)
-        if self.paused() or (priority == MessagePriority.BULK and not self.bulk_allowed()):
+        if priority == MessagePriority.BULK and not self.bulk_allowed():
             return 0
-        with self.db.session() as session:
-            body, candidates = self._next_batch(session, priority)
-        if not candidates:
-            return 0
-        self.sleep(self.limiter.reserve(len(candidates)))
         token = uuid.uuid4().hex
+        claimed: dict[int, str] = {}
         with self.db.session() as session:
-            claimed = self._claim(session, [message_id for message_id, _ in candidates], token)
-        self.limiter.refund(len(candidates) - len(claimed))
+            batches = self._plan_round(session, priority)
+            ids = [message_id for _, batch in batches for message_id, _ in batch]
+            if not ids:
+                return 0
+            wait = self.limiter.reserve(len(ids))
+            if wait < 0:  # sending is paused (out of credit, credentials refused)
+                return 0
+            if wait == 0:
+                claimed = self._claim(session, ids, token)
+        if wait > 0:
+            # Wait before claiming, with no transaction open: claimed rows are always rows about to be sent.
+            self.sleep(wait)
+            with self.db.session() as session:
+                claimed = self._claim(session, ids, token)
+        self.limiter.refund(len(ids) - len(claimed))
         if not claimed:
-            return len(candidates)  # another worker took them; look again
+            return len(ids)  # another worker took them; look again
+        batches = [(body, [(i, phone) for i, phone in batch if i in claimed]) for body, batch in batches]
+        batches = [(body, batch) for body, batch in batches if batch]
         with log_context(claim=token[:8]):
-            self._send(body, claimed, token)
+            outcomes = list(self._pool().map(self._call, batches))
+            self._record(token, outcomes)
         return len(claimed)
 
     def paused(self) -> bool:
         return bool(self.redis.exists(PAUSED_KEY))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.settings.sms_send_concurrency, thread_name_prefix="sms-send"
+            )
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _due(self, priority: MessagePriority):
         due = and_(
@@ -125,32 +160,40 @@ class Dispatcher:
         )
         if priority != MessagePriority.BULK:
             return due
-        # A paused or cancelled campaign's messages wait (or were withdrawn): checked on every batch, so a pause
-        # takes effect within one batch.
+        # A paused or cancelled campaign's messages wait (or were withdrawn): checked on every round, so a pause
+        # takes effect within one round.
         sending = select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
         return and_(due, or_(OutboundMessage.campaign_id.is_(None), OutboundMessage.campaign_id.in_(sending)))
 
-    def _next_batch(self, session: Session, priority: MessagePriority) -> tuple[str, list[tuple[int, str]]]:
-        """The oldest due message's text, and up to SMS_BATCH_SIZE due messages to distinct numbers with it."""
-        body = session.execute(
-            select(OutboundMessage.body).where(self._due(priority)).order_by(OutboundMessage.id).limit(1)
-        ).scalar_one_or_none()
-        if body is None:
-            return "", []
+    def _plan_round(self, session: Session, priority: MessagePriority) -> list[tuple[str, list[tuple[int, str]]]]:
+        """The next due messages, grouped into batches: one text per batch, a number at most once per batch."""
+        batch_size = self.settings.sms_batch_size
+        # Enough rows for every thread to have a full batch, but never more than a second of the send rate (or
+        # one batch, when the rate is below a batch a second).
+        round_size = min(
+            self.settings.sms_send_concurrency * BATCHES_PER_THREAD * batch_size,
+            max(batch_size, int(self.settings.sms_rate_per_second)),
+        )
         rows = session.execute(
-            select(OutboundMessage.id, OutboundMessage.phone)
-            .where(self._due(priority), OutboundMessage.body == body)
+            select(OutboundMessage.id, OutboundMessage.phone, OutboundMessage.body)
+            .where(self._due(priority))
             .order_by(OutboundMessage.id)
-            .limit(self.settings.sms_batch_size * 2)
+            .limit(round_size)
         ).all()
-        batch: dict[str, int] = {}
-        for message_id, phone in rows:
-            # One provider call answers once per number, so a number appears once per batch.
-            if phone not in batch and len(batch) < self.settings.sms_batch_size:
-                batch[phone] = message_id
-        return body, [(message_id, phone) for phone, message_id in batch.items()]
+        open_batches: dict[str, list[tuple[int, str]]] = {}
+        batches: list[tuple[str, list[tuple[int, str]]]] = []
+        for message_id, phone, body in rows:
+            batch = open_batches.get(body)
+            if batch is None or len(batch) >= batch_size or any(p == phone for _, p in batch):
+                if len(batches) >= self.settings.sms_send_concurrency * BATCHES_PER_THREAD:
+                    continue  # this text waits for the next round
+                batch = open_batches[body] = []
+                batches.append((body, batch))
+            batch.append((message_id, phone))
+        return batches
 
-    def _claim(self, session: Session, ids: list[int], token: str) -> list[tuple[int, str]]:
+    def _claim(self, session: Session, ids: list[int], token: str) -> dict[int, str]:
+        """Mark `ids` as ours if they are still queued; returns the ones we got, with their numbers."""
         session.execute(
             update(OutboundMessage)
             .where(OutboundMessage.id.in_(ids), OutboundMessage.status == MessageStatus.QUEUED)
@@ -162,77 +205,118 @@ class Dispatcher:
             )
             .execution_options(synchronize_session=False)
         )
-        return list(
-            session.execute(
-                select(OutboundMessage.id, OutboundMessage.phone).where(OutboundMessage.claim_token == token)
-            ).all()
-        )
+        rows = session.execute(
+            select(OutboundMessage.id, OutboundMessage.phone).where(OutboundMessage.claim_token == token)
+        ).all()
+        return dict(rows)
 
-    def _send(self, body: str, claimed: list[tuple[int, str]], token: str) -> None:
-        phones = [phone for _, phone in claimed]
+    def _call(self, batch: tuple[str, list[tuple[int, str]]]) -> tuple[list[tuple[int, str]], object]:
+        """One provider call (in a pool thread): the batch's rows with the results, or the exception raised."""
+        body, rows = batch
         try:
-            results = self.provider.send(body, phones)
-        except ProviderUnavailableError as exc:
-            if exc.outcome_unknown:
-                # The request may have reached the provider: leave the rows for the sweep to settle.
-                log.warning("provider answer lost for %d messages (%s); settling by delivery report", len(phones), exc)
-                with self.db.session() as session:
-                    session.execute(
-                        update(OutboundMessage)
-                        .where(OutboundMessage.claim_token == token)
-                        .values(last_error=str(exc)[:500])
-                        .execution_options(synchronize_session=False)
-                    )
-                return
-            log.warning("provider unavailable for %d messages: %s", len(phones), exc)
-            results = [RecipientResult.retry(phone, str(exc)) for phone in phones]
-        except ProviderRejectedError as exc:
-            log.error("provider refused the call (%s); pausing sending", exc)
-            self._pause(
-                ALERT_CREDENTIALS, f"The SMS provider refused our requests: {exc}. Check AT_USERNAME/AT_API_KEY."
-            )
-            results = [RecipientResult.no_credit(phone, str(exc)) for phone in phones]
-        self._record(token, results)
+            return rows, self.provider.send(body, [phone for _, phone in rows])
+        except (ProviderUnavailableError, ProviderRejectedError) as exc:
+            return rows, exc
 
-    def _record(self, token: str, results: list[RecipientResult]) -> None:
-        by_phone = {result.phone: result for result in results}
+    def _record(self, token: str, outcomes: list[tuple[list[tuple[int, str]], object]]) -> None:
+        """Write every recipient's fate of a round in one transaction; accepted rows in one bulk UPDATE."""
         now = utcnow()
-        accepted: list[OutboundMessage] = []
-        no_credit = False
-        with self.db.session() as session:
-            messages = session.execute(
-                select(OutboundMessage).where(
-                    OutboundMessage.claim_token == token, OutboundMessage.status == MessageStatus.SUBMITTING
+        accepted: list[dict] = []
+        others: dict[int, RecipientResult] = {}
+        unknown: dict[int, str] = {}
+        pause: tuple[str, str] | None = None
+        for rows, outcome in outcomes:
+            if isinstance(outcome, ProviderUnavailableError) and outcome.outcome_unknown:
+                # The request may have reached the provider: leave the rows for the sweep to settle.
+                log.warning(
+                    "provider answer lost for %d messages (%s); settling by delivery report", len(rows), outcome
                 )
-            ).scalars()
-            for message in messages:
-                result = by_phone.get(message.phone) or RecipientResult.retry(message.phone, "missing from answer")
-                message.claim_token = None
+                unknown.update({message_id: str(outcome)[:500] for message_id, _ in rows})
+                continue
+            if isinstance(outcome, ProviderUnavailableError):
+                log.warning("provider unavailable for %d messages: %s", len(rows), outcome)
+                results = {phone: RecipientResult.retry(phone, str(outcome)) for _, phone in rows}
+            elif isinstance(outcome, ProviderRejectedError):
+                log.error("provider refused the call (%s); pausing sending", outcome)
+                pause = (
+                    ALERT_CREDENTIALS,
+                    f"The SMS provider refused our requests: {outcome}. Check AT_USERNAME/AT_API_KEY.",
+                )
+                results = {phone: RecipientResult.no_credit(phone, str(outcome)) for _, phone in rows}
+            else:
+                results = {result.phone: result for result in outcome}
+            for message_id, phone in rows:
+                result = results.get(phone) or RecipientResult.retry(phone, "missing from answer")
                 if result.outcome == Outcome.ACCEPTED:
-                    message.status = MessageStatus.SUBMITTED
-                    message.provider_message_id = result.message_id
-                    message.cost = result.cost
-                    message.parts = result.parts or message.parts
-                    message.submitted_at = now
-                    message.last_error = None
-                    accepted.append(message)
-                elif result.outcome == Outcome.PERMANENT:
-                    message.status = MessageStatus.REJECTED
-                    message.failure_reason = result.status[:64]
-                    message.last_error = result.error
-                    message.final_at = now
-                    log.info("message %s to %s refused: %s", message.id, mask_phone(message.phone), result.status)
-                elif result.outcome == Outcome.NO_CREDIT:
-                    no_credit = True
-                    message.status = MessageStatus.QUEUED
-                    message.attempts = max(message.attempts - 1, 0)  # not the message's fault
-                    message.last_error = result.error
+                    accepted.append(
+                        {
+                            "id": message_id,
+                            "status": MessageStatus.SUBMITTED,
+                            "provider_message_id": result.message_id,
+                            "cost": result.cost,
+                            "submitted_at": now,
+                            "claim_token": None,
+                            "last_error": None,
+                            **({"parts": result.parts} if result.parts else {}),
+                        }
+                    )
                 else:
-                    self._retry_later(message, result.error or result.status, now)
-            session.flush()
-            apply_kept_reports(session, accepted)
-        if no_credit:
-            self._pause(ALERT_NO_CREDIT, "The SMS account is out of credit: sending is paused. Top up the account.")
+                    others[message_id] = result
+                    if result.outcome == Outcome.NO_CREDIT and pause is None:
+                        pause = (
+                            ALERT_NO_CREDIT,
+                            "The SMS account is out of credit: sending is paused. Top up the account.",
+                        )
+        with self.db.session() as session:
+            for rows in _same_keys(accepted):
+                session.execute(update(OutboundMessage), rows)
+            if unknown:
+                for message_id, error in unknown.items():
+                    session.execute(
+                        update(OutboundMessage).where(OutboundMessage.id == message_id).values(last_error=error)
+                    )
+            if others:
+                messages = session.execute(
+                    select(OutboundMessage).where(OutboundMessage.id.in_(others), OutboundMessage.claim_token == token)
+                ).scalars()
+                for message in messages:
+                    self._apply_refusal(message, others[message.id], now)
+            if accepted:
+                ids = [row["id"] for row in accepted]
+                kept = (
+                    session.execute(
+                        select(OutboundMessage).where(
+                            OutboundMessage.id.in_(ids),
+                            OutboundMessage.provider_message_id.in_(
+                                select(DeliveryReport.provider_message_id).where(
+                                    DeliveryReport.provider_message_id.in_(
+                                        [row["provider_message_id"] for row in accepted]
+                                    )
+                                )
+                            ),
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                apply_kept_reports(session, list(kept))
+        if pause:
+            self._pause(*pause)
+
+    def _apply_refusal(self, message: OutboundMessage, result: RecipientResult, now: datetime) -> None:
+        message.claim_token = None
+        if result.outcome == Outcome.PERMANENT:
+            message.status = MessageStatus.REJECTED
+            message.failure_reason = result.status[:64]
+            message.last_error = result.error
+            message.final_at = now
+            log.info("message %s to %s refused: %s", message.id, mask_phone(message.phone), result.status)
+        elif result.outcome == Outcome.NO_CREDIT:
+            message.status = MessageStatus.QUEUED
+            message.attempts = max(message.attempts - 1, 0)  # not the message's fault
+            message.last_error = result.error
+        else:
+            self._retry_later(message, result.error or result.status, now)
 
     def _retry_later(self, message: OutboundMessage, error: str, now: datetime) -> None:
         backoff = self.settings.sms_retry_backoff_seconds
@@ -319,3 +403,11 @@ class Dispatcher:
             .order_by(DeliveryReport.id)
             .limit(1)
         ).scalar_one_or_none()
+
+
+def _same_keys(rows: list[dict]) -> list[list[dict]]:
+    """Group bulk-UPDATE rows by the columns they set: one executemany per shape."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())

@@ -15,6 +15,7 @@ What the caller must do with each answer:
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -151,8 +152,15 @@ class _StatusKeepingSMSService(SMSService):
     follows africastalking 2.0.3; the provider tests against the emulator fail loudly if an upgrade changes it.
     """
 
+    _local = threading.local()
+
     def _make_request(self, url, method, headers, data, params, callback=None, timeout=DEFAULT_TIMEOUT):
-        return requests.request(method, url, headers=headers, data=data, params=params, timeout=timeout)
+        # One keep-alive session per sending thread: a new TCP (and TLS) connection per call would cost more
+        # than the call itself, and a `requests.Session` is not safe to share between threads.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session.request(method, url, headers=headers, data=data, params=params, timeout=timeout)
 
 
 class AfricasTalkingProvider:

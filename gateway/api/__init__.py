@@ -68,7 +68,10 @@ def _unrouted_error(error: HTTPException):
 
 def init_app(app: Flask) -> None:
     # The route modules attach themselves to `bp`; importing them here keeps this file their table of contents.
-    from gateway.api import openapi  # noqa: F401
+    from gateway.api import (
+        campaigns,  # noqa: F401
+        openapi,  # noqa: F401
+    )
 
     app.register_blueprint(bp)
     for code in UNROUTED_ERRORS:

@@ -9,7 +9,16 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("console", __name__)
 
-from gateway.console import auth  # noqa: E402,F401  (attaches its routes to bp)
+from gateway.console import (  # noqa: E402  (each module attaches its routes to bp)
+    audit,  # noqa: F401
+    auth,  # noqa: F401
+    beneficiaries,  # noqa: F401
+    campaigns,  # noqa: F401
+    dashboard,  # noqa: F401
+    inbox,  # noqa: F401
+    reports,  # noqa: F401
+    staff,  # noqa: F401
+)
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""Login, logout and the start page. The handlers parse the form and call `gateway.auth`; the rules live there."""
+"""Login and logout. The handlers parse the form and call `gateway.auth`; the rules live there."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 from flask import redirect, render_template, request, url_for
 
-from gateway.auth import current_staff, log_in, log_out, login_required, safe_next
+from gateway.auth import current_staff, log_in, log_out, safe_next
 from gateway.console import bp
 from models.staff import LOCKOUT_DURATION, MAX_EMAIL_LENGTH, MAX_FAILED_LOGINS, MAX_PASSWORD_LENGTH, LoginError
 
@@ -41,10 +41,3 @@ def login():
 def logout():
     log_out()
     return redirect(url_for("console.login"))
-
-
-@bp.get("/")
-@login_required
-def dashboard():
-    """A placeholder start page that says who is logged in; the programme dashboard will replace it."""
-    return render_template("dashboard.html")

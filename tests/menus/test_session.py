@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -13,7 +14,7 @@ from sqlalchemy import event, func, select
 from config.logging import ContextFilter
 from menus import UssdEngine
 from menus.engine import new_answer
-from menus.session import draft_key, session_key
+from menus.session import Frame, SessionState, draft_key, session_key
 from models.messages import OutboundMessage
 from models.people import Beneficiary
 from models.requests import Feedback
@@ -140,6 +141,21 @@ def test_ttls_follow_the_settings(settings, db, redis):
     phone.walk("1", "1", "Thabo Mokoena")
     assert 40 <= redis.ttl(session_key(phone.session_id)) <= 42
     assert 4240 <= redis.ttl(draft_key(PHONE)) <= 4242
+
+
+def test_session_state_json_is_what_asdict_wrote_and_reads_back():
+    """The hand-written serialisation must keep every field, and the format older processes wrote."""
+    frame = Frame("question", {"field": "village"}, page=1, error="error.too_short", error_params={"minimum": 2})
+    state = SessionState(
+        language="st",
+        stack=[Frame("main"), frame],
+        last_text="1*Ha*Abia",
+        last_body="CON …",
+        ended=True,
+        tips_sent=True,
+    )
+    assert json.loads(state.to_json()) == dataclasses.asdict(state)
+    assert SessionState.from_json(state.to_json()) == state
 
 
 class CountingPipeline(Pipeline):

@@ -27,7 +27,7 @@ from notifications.campaigns import (
     send_campaign,
     start_due_campaigns,
 )
-from notifications.dispatch import Dispatcher
+from notifications.dispatch import BATCHES_PER_THREAD, Dispatcher
 from notifications.fanout import run_fanout
 from notifications.outbox import owe_text
 from notifications.provider import AfricasTalkingProvider
@@ -35,6 +35,8 @@ from notifications.quiet_hours import in_quiet_hours
 from notifications.series import library, run_due_series, start_series
 from tests.factories import next_phone, register
 
+# Messages of one round with personalised texts: one thread, BATCHES_PER_THREAD batches of one.
+ROUND = BATCHES_PER_THREAD
 TEXT_EN = "Dear {first_name}, training in {district} on Monday. Ref {reference}."
 TEXT_ST = "{first_name}, thupelo {district} ka Mantaha. Nomoro {reference}."
 
@@ -225,7 +227,12 @@ def test_two_fan_outs_racing_write_everyone_exactly_once(db, redis, monkeypatch)
 @pytest.fixture
 def dispatcher(settings, db, redis, emulator):
     settings = settings.replace(
-        at_api_base_url=emulator.url, at_api_key="k", sms_rate_per_second=1000.0, sms_batch_size=3, quiet_hours=None
+        at_api_base_url=emulator.url,
+        at_api_key="k",
+        sms_rate_per_second=1000.0,
+        sms_batch_size=3,
+        sms_send_concurrency=1,  # a small round, so that a test can step through a campaign
+        quiet_hours=None,
     )
     return Dispatcher(settings=settings, db=db, redis=redis, provider=AfricasTalkingProvider.from_settings(settings))
 
@@ -247,14 +254,14 @@ def test_pause_holds_the_rest_resume_sends_it_cancel_withdraws_it(db, redis, dis
     people(db, 9)
     campaign_id = new_campaign(db)
     start(db, redis, campaign_id)
-    assert dispatcher.send_next_batch(MessagePriority.BULK) == 1
+    assert dispatcher.send_round(MessagePriority.BULK) == ROUND
     with db.session() as session:
         move_campaign(session, session.get(Campaign, campaign_id), CampaignStatus.PAUSED)
     assert dispatcher.drain(MessagePriority.BULK) == (0, False)
-    assert len(emulator.state.snapshot()["messages"]) == 1
+    assert len(emulator.state.snapshot()["messages"]) == ROUND
     with db.session() as session:
         move_campaign(session, session.get(Campaign, campaign_id), CampaignStatus.SENDING)
-    assert dispatcher.send_next_batch(MessagePriority.BULK) == 1
+    assert dispatcher.send_round(MessagePriority.BULK) == ROUND
     with db.session() as session:
         move_campaign(session, session.get(Campaign, campaign_id), CampaignStatus.CANCELLED)
     assert dispatcher.drain(MessagePriority.BULK) == (0, False)
@@ -262,8 +269,8 @@ def test_pause_holds_the_rest_resume_sends_it_cancel_withdraws_it(db, redis, dis
         progress = campaign_progress(session, session.get(Campaign, campaign_id))
         with pytest.raises(CampaignError, match="cancelled campaign cannot be sent or resumed"):
             move_campaign(session, session.get(Campaign, campaign_id), CampaignStatus.SENDING)
-    assert (progress.submitted, progress.cancelled, progress.waiting) == (2, 7, 0)
-    assert len(emulator.state.snapshot()["messages"]) == 2
+    assert (progress.submitted, progress.cancelled, progress.waiting) == (2 * ROUND, 9 - 2 * ROUND, 0)
+    assert len(emulator.state.snapshot()["messages"]) == 2 * ROUND
 
 
 def test_a_scheduled_campaign_waits_for_its_time(db, redis):

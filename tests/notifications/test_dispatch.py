@@ -140,14 +140,14 @@ def test_a_refused_recipient_fails_alone_and_is_not_retried(db, dispatcher, emul
 def test_insufficient_balance_pauses_sending_alerts_staff_and_resumes(db, dispatcher, emulator, redis):
     phones = [next_phone() for _ in range(2)]
     queue_texts(db, {phone: f"Payment day {phone}" for phone in phones})
-    emulator.state.set_outcomes({"default": "insufficient_balance", "times": 1})
+    emulator.state.set_outcomes({"numbers": {phones[0]: {"outcome": "insufficient_balance", "times": 1}}})
     dispatcher.drain(MessagePriority.TRANSACTIONAL)
     assert redis.exists(PAUSED_KEY)
-    assert dispatcher.send_next_batch(MessagePriority.TRANSACTIONAL) == 0  # paused: nothing goes out
+    assert dispatcher.send_round(MessagePriority.TRANSACTIONAL) == 0  # paused: nothing goes out
     with db.session() as session:
         alerts = session.execute(select(SystemAlert.kind)).scalars().all()
     assert alerts == ["sms_no_credit"]
-    assert statuses(db) == {MessageStatus.QUEUED: 2}
+    assert statuses(db) == {MessageStatus.QUEUED: 1, MessageStatus.SUBMITTED: 1}  # the other call went through
     time.sleep(1.1)  # SMS_CREDIT_PAUSE_SECONDS=1 in these settings
     dispatcher.drain(MessagePriority.TRANSACTIONAL)
     assert statuses(db) == {MessageStatus.SUBMITTED: 2}
@@ -194,7 +194,7 @@ def test_the_send_rate_holds_across_dispatchers(db, redis, sms_settings, emulato
         for _ in range(2)
     ]
     started = time.monotonic()
-    while any(d.send_next_batch(MessagePriority.TRANSACTIONAL) for d in dispatchers):
+    while any(d.send_round(MessagePriority.TRANSACTIONAL) for d in dispatchers):
         pass
     elapsed = time.monotonic() - started
     assert len(sent_to(emulator)) == 30

@@ -1,0 +1,853 @@
+"""How fast a bulk campaign goes out: fan-out, dispatch, and the worker's memory at 10,000 and 100,000 recipients.
+
+For each database and size this script seeds synthetic beneficiaries into a fresh database (`models.demo.seed_demo`),
+creates a campaign and sends it as the CLI does (`create_campaign`, `send_campaign`, `enqueue_fanout`, `kick`), and a
+real `flask --app wsgi worker` fans it out and sends it to the provider emulator (a separate process). It reports
+the fan-out time, the dispatch rate, the rate of the same provider calls made straight to the emulator with the
+Africa's Talking SDK in a plain loop in the same run (goal: gateway / SDK >= RATIO_GOAL), and the worker process
+tree's peak memory (goal: the largest size needs at most MEMORY_GOAL times the memory of the smallest).
+
+    .venv/bin/python bench/campaign.py                         # 10,000 and 100,000 recipients, SQLite and PostgreSQL
+    .venv/bin/python bench/campaign.py --quick                 # a smoke run in a minute or two
+    .venv/bin/python bench/campaign.py --databases sqlite --sizes 10000
+    .venv/bin/python bench/campaign.py --text 'Hello {first_name}, ref {reference}.'   # one custom text
+    .venv/bin/python bench/campaign.py --profile               # also cProfile an in-process fan-out and drain
+
+Two texts by default, because batching decides the dispatch rate: a personalised notice ({first_name} and
+{reference}: every message differs, one provider call per recipient, the issue's "realistic" campaign and the
+headline figure) and a shared announcement (no placeholders: full batches of SMS_BATCH_SIZE). Both run on the same
+seeded database, one after the other, each with a fresh worker. PostgreSQL: a database is created per size on the
+server (trust auth) and dropped afterwards; if the server is unreachable it is skipped with a note.
+Results also go to bench/results/ as JSON. The exit status is 0 whenever the benchmark ran, whatever the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import cProfile
+import io
+import json
+import math
+import os
+import platform
+import pstats
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ on the path (for `sms`, the SMS benchmark's process helpers), not the project.
+sys.path.insert(0, str(PROJECT_ROOT))
+
+import africastalking  # noqa: E402
+import redis  # noqa: E402
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from sms import (  # noqa: E402
+    AT_API_KEY,
+    AT_USERNAME,
+    BASELINE_TIMEOUT_SECONDS,
+    MIB,
+    RATIO_GOAL,
+    Children,
+    MachineCpu,
+    MemoryWatch,
+    reset_emulator,
+    start_emulator,
+    start_workers,
+    warm_up,
+    worker_env,
+)
+
+from config import Settings, load_settings  # noqa: E402
+from config.redis import connect, ensure_embedded_redis  # noqa: E402
+from models.base import as_utc  # noqa: E402
+from models.campaigns import Audience, Campaign  # noqa: E402
+from models.db import Database  # noqa: E402
+from models.demo import seed_demo  # noqa: E402
+from models.messages import ACCEPTED_MESSAGE_STATUSES, MessagePriority, MessageStatus, OutboundMessage  # noqa: E402
+from models.migrate import upgrade  # noqa: E402
+from notifications.campaigns import create_campaign, preview_campaign, send_campaign  # noqa: E402
+from notifications.dispatch import Dispatcher  # noqa: E402
+from notifications.fanout import enqueue_fanout, run_fanout  # noqa: E402
+from notifications.provider import AfricasTalkingProvider  # noqa: E402
+from notifications.queues import kick  # noqa: E402
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+
+DEFAULT_SIZES = (10_000, 100_000)
+QUICK_SIZES = (1_000, 3_000)
+DATABASES = ("sqlite", "postgresql")
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/postgres"
+# The issue's goal for memory: the worker needs at most this many times more for the largest campaign.
+MEMORY_GOAL = 1.2
+# The issue's dispatch goal (RATIO_GOAL, shared with bench/sms.py) is judged on the dispatch rate proper.
+
+# The issue's settings for the worker: no quiet hours (the run may fall in the evening), a rate limit that never
+# binds, batches of 100.
+BENCH_RATE_PER_SECOND = 100_000
+BENCH_BATCH_SIZE = 100
+# seed_demo turns alerts off for about 5% of people; they are left out of campaigns. Seed this many more so that
+# the recipients come close to the requested size (the actual count is reported).
+ALERTS_ON_SHARE = 0.95
+
+# Texts in both languages (seed_demo gives 70% of people Sesotho), one GSM-7 part each.
+PERSONAL_TEXT_EN = (
+    "Hello {first_name}, your reintegration grant {reference} is being processed. Dial *123# for its status. "
+    "Reply STOP to opt out."
+)
+PERSONAL_TEXT_ST = (
+    "Lumela {first_name}, thuso ea hau {reference} e ntse e sebetsoa. Letsetsa *123# ho bona boemo ba eona. "
+    "Araba STOP ho emisa."
+)
+SHARED_TEXT_EN = (
+    "Returnee programme: grant payments for December start on Monday 7th. Dial *123# to check your grant. "
+    "Reply STOP to opt out."
+)
+SHARED_TEXT_ST = (
+    "Lenaneo la ba khutlileng: ho lefa lithuso tsa December ho qala Mantaha 7. Letsetsa *123# ho bona thuso ea hau. "
+    "Araba STOP ho emisa."
+)
+DEFAULT_SCENARIOS = (("personalised", PERSONAL_TEXT_EN, PERSONAL_TEXT_ST), ("shared", SHARED_TEXT_EN, SHARED_TEXT_ST))
+
+# How often to look at the campaign while the worker works; the in-flight count is a bigger query, read less often.
+FANOUT_POLL_SECONDS = 0.1
+IN_FLIGHT_POLL_SECONDS = 0.5
+DEFAULT_TIMEOUT_SECONDS = 1800
+# A worker that does not come up is tried again this often, this long apart (see `start_workers_patiently`).
+WORKER_START_ATTEMPTS = 3
+WORKER_RETRY_SECONDS = 10
+PROFILE_SIZE = 10_000
+PROFILE_TOP = 25
+BENCH_ACTOR = "bench"
+
+
+# -- databases ---------------------------------------------------------------------------------------------------------
+
+
+class ScratchDatabase:
+    """A fresh, migrated database: a temporary SQLite file, or a new PostgreSQL database dropped on exit."""
+
+    def __init__(self, kind: str, scratch: Path, label: str, postgres_url: str) -> None:
+        self.kind = kind
+        self.admin_url = postgres_url if kind == "postgresql" else None
+        if self.admin_url:
+            self.name = f"bench_campaign_{uuid.uuid4().hex[:10]}"
+            self.url = sa.make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
+        else:
+            self.name = None
+            self.url = f"sqlite:///{scratch / f'{label}.sqlite3'}"
+
+    def __enter__(self) -> ScratchDatabase:
+        if self.admin_url:
+            _admin(self.admin_url, f'CREATE DATABASE "{self.name}"')
+        upgrade(self.url)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.admin_url:
+            _admin(self.admin_url, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        elif self.url.startswith("sqlite:///"):
+            path = Path(self.url.removeprefix("sqlite:///"))
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+
+
+def _admin(url: str, statement: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def postgres_reachable(url: str) -> str | None:
+    """None if the server answers, else why not."""
+    try:
+        _admin(url, "SELECT 1")
+    except sa.exc.SQLAlchemyError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def seed(db: Database, size: int) -> tuple[int, float]:
+    """Enough synthetic beneficiaries for about `size` recipients; returns (beneficiaries, seconds)."""
+    beneficiaries = math.ceil(size / ALERTS_ON_SHARE)
+    started = time.perf_counter()
+    with db.session() as session:
+        seed_demo(session, beneficiaries)
+    return beneficiaries, time.perf_counter() - started
+
+
+# -- the campaign ------------------------------------------------------------------------------------------------------
+
+
+def new_campaign(db: Database, name: str, text_en: str, text_st: str, settings: Settings) -> tuple[int, int]:
+    """A draft campaign to every registered beneficiary; returns (id, recipients the preview announces)."""
+    with db.session() as session:
+        campaign = create_campaign(
+            session, name=name, text_en=text_en, text_st=text_st, audience=Audience(), created_by=BENCH_ACTOR
+        )
+        preview = preview_campaign(session, campaign, settings)
+        return campaign.id, preview.total
+
+
+def start_sending(db: Database, connection: redis.Redis, campaign_id: int) -> None:
+    """What `flask --app wsgi campaigns send` does: move to sending, commit, enqueue the fan-out, kick."""
+    with db.session() as session:
+        send_campaign(session, session.get(Campaign, campaign_id))
+    enqueue_fanout(connection, campaign_id)
+    kick(connection, MessagePriority.BULK)
+
+
+def fanout_done(db: Database, campaign_id: int) -> bool:
+    with db.session() as session:
+        return session.execute(sa.select(Campaign.fanout_done).where(Campaign.id == campaign_id)).scalar_one()
+
+
+def in_flight(db: Database, campaign_id: int) -> int:
+    """Messages queued or being sent (the (campaign_id, status) index answers it)."""
+    with db.session() as session:
+        return session.execute(
+            sa.select(sa.func.count())
+            .select_from(OutboundMessage)
+            .where(
+                OutboundMessage.campaign_id == campaign_id,
+                OutboundMessage.status.in_((MessageStatus.QUEUED, MessageStatus.SUBMITTING)),
+            )
+        ).scalar_one()
+
+
+@dataclass
+class Dispatched:
+    statuses: dict[str, int]
+    accepted: int
+    first_accepted: datetime | None  # when the worker recorded the first accepted round
+    last_accepted: datetime | None
+    in_first_round: int  # messages recorded at `first_accepted`: sent before the first-to-last window opens
+
+
+def dispatched(db: Database, campaign_id: int) -> Dispatched:
+    """The campaign's messages by status, and the first and last moments the worker recorded an accepted round."""
+    accepted_rows = sa.and_(
+        OutboundMessage.campaign_id == campaign_id, OutboundMessage.status.in_(ACCEPTED_MESSAGE_STATUSES)
+    )
+    with db.session() as session:
+        statuses = dict(
+            session.execute(
+                sa.select(OutboundMessage.status, sa.func.count())
+                .where(OutboundMessage.campaign_id == campaign_id)
+                .group_by(OutboundMessage.status)
+            ).all()
+        )
+        first, last = session.execute(
+            sa.select(sa.func.min(OutboundMessage.submitted_at), sa.func.max(OutboundMessage.submitted_at)).where(
+                accepted_rows
+            )
+        ).one()
+        in_first_round = 0
+        if first is not None:
+            in_first_round = session.execute(
+                sa.select(sa.func.count()).where(accepted_rows, OutboundMessage.submitted_at == first)
+            ).scalar_one()
+    return Dispatched(
+        statuses={str(status): count for status, count in statuses.items()},
+        accepted=sum(count for status, count in statuses.items() if status in ACCEPTED_MESSAGE_STATUSES),
+        first_accepted=as_utc(first) if first else None,
+        last_accepted=as_utc(last) if last else None,
+        in_first_round=in_first_round,
+    )
+
+
+def campaign_messages(db: Database, campaign_id: int) -> list[tuple[int, str, str]]:
+    """(id, phone, text) of every message the fan-out wrote, in id order: the order the dispatcher takes them."""
+    with db.session() as session:
+        return [
+            tuple(row)
+            for row in session.execute(
+                sa.select(OutboundMessage.id, OutboundMessage.phone, OutboundMessage.body)
+                .where(OutboundMessage.campaign_id == campaign_id)
+                .order_by(OutboundMessage.id)
+            )
+        ]
+
+
+def dispatcher_batches(messages: list[tuple[int, str, str]], batch_size: int) -> list[tuple[str, list[str]]]:
+    """The provider calls the dispatcher makes for these messages once all are queued: identical texts together,
+    up to `batch_size` a call, each text's messages by id, calls ordered by their oldest message."""
+    by_text: dict[str, list[tuple[int, str]]] = {}
+    for message_id, phone, text in messages:
+        by_text.setdefault(text, []).append((message_id, phone))
+    chunks = []
+    for text, members in by_text.items():
+        for start in range(0, len(members), batch_size):
+            chunk = members[start : start + batch_size]
+            chunks.append((chunk[0][0], text, [phone for _, phone in chunk]))
+    chunks.sort(key=lambda chunk: chunk[0])
+    return [(text, phones) for _, text, phones in chunks]
+
+
+# -- the emulator ------------------------------------------------------------------------------------------------------
+
+
+def check_emulator(url: str, expected: set[tuple[str, str]]) -> dict:
+    """Did the emulator take exactly the expected (phone, text) pairs, each once?"""
+    recorded = requests.get(f"{url}/_emulator/messages", timeout=BASELINE_TIMEOUT_SECONDS * 4).json()
+    got = [(message["phone"], message["text"]) for message in recorded["messages"]]
+    received = set(got)
+    return {
+        "requests": len(recorded["requests"]),
+        "messages": len(got),
+        "duplicates": len(got) - len(received),
+        "missing": len(expected - received),
+        "unexpected": len(received - expected),
+        "exact": len(got) == len(expected) and received == expected,
+    }
+
+
+def baseline(emulator_url: str, batches: list[tuple[str, list[str]]]) -> tuple[float, float]:
+    """The same provider calls with the bare SDK in a plain loop; returns (seconds, cores busy machine-wide)."""
+    service = africastalking.SMSService(AT_USERNAME, AT_API_KEY)
+    service._baseUrl = f"{emulator_url}/version1"
+    cpu = MachineCpu()
+    started = time.perf_counter()
+    for text, phones in batches:
+        service.send(text, phones, timeout=BASELINE_TIMEOUT_SECONDS)
+    return time.perf_counter() - started, cpu.busy_cores()
+
+
+# -- memory ------------------------------------------------------------------------------------------------------------
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident memory of one process (VmHWM), in bytes; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def start_workers_patiently(children: Children, count: int, env: dict[str, str], connection, log_dir: Path):
+    """`start_workers`, tried again a few times: on a shared working tree, another edit can break imports briefly."""
+    for attempt in range(WORKER_START_ATTEMPTS):
+        try:
+            return start_workers(children, count, env, connection, log_dir)
+        except RuntimeError:
+            if attempt == WORKER_START_ATTEMPTS - 1:
+                raise
+            print(f"  the worker did not start; trying again in {WORKER_RETRY_SECONDS} s", flush=True)
+            time.sleep(WORKER_RETRY_SECONDS)
+    raise AssertionError("unreachable")
+
+
+# -- one scenario ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScenarioResult:
+    database: str
+    size: int
+    scenario: str
+    beneficiaries: int
+    recipients: int  # messages the fan-out wrote
+    previewed: int  # recipients the preview announced
+    provider_calls_gateway: int
+    provider_calls_baseline: int
+    fanout_seconds: float | None
+    dispatch_seconds: float | None  # first to last accepted round, as the worker recorded them
+    dispatch_rate: float | None  # messages after the first round / dispatch_seconds
+    end_to_end_seconds: float | None  # from the send to the last accepted message (fan-out included)
+    end_to_end_rate: float | None
+    baseline_seconds: float
+    baseline_rate: float
+    ratio: float | None  # dispatch_rate / baseline_rate: the goal's figure
+    end_to_end_ratio: float | None
+    verdict: str
+    peak_rss: int
+    peak_pss: int
+    fanout_peak_pss: int  # the tree's peak until the fan-out was done
+    idle_pss: int  # the tree before the send
+    worker_hwm: int
+    child_hwm: int
+    peak_processes: int
+    busy_cores_gateway: float
+    busy_cores_baseline: float
+    statuses: dict[str, int]
+    emulator_gateway: dict
+    emulator_baseline: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def run_scenario(
+    db: Database,
+    kind: str,
+    size: int,
+    beneficiaries: int,
+    scenario: tuple[str, str, str],
+    args,
+    *,
+    children: Children,
+    scratch: Path,
+    redis_url: str,
+    emulator_url: str,
+) -> ScenarioResult:
+    name, text_en, text_st = scenario
+    notes: list[str] = []
+    connection = connect(redis_url)
+    connection.flushdb()
+    reset_emulator(emulator_url)
+    env = {
+        **worker_env(db.url, redis_url, emulator_url, BENCH_BATCH_SIZE),
+        "SMS_RATE_PER_SECOND": str(BENCH_RATE_PER_SECOND),
+    }
+    settings = load_settings(env)
+    campaign_id, previewed = new_campaign(db, f"bench {name} {size}", text_en, text_st, settings)
+
+    # The worker starts first: its start-up sweep would otherwise begin the fan-out before the clock.
+    processes = start_workers_patiently(children, args.workers, env, connection, scratch)
+    watch = MemoryWatch([process.pid for process in processes])
+    watch.sample()
+    idle_pss = watch.peak_pss
+    fanout_seconds = fanout_peak_pss = None
+    finished = False
+    try:
+        watch.start()
+        cpu = MachineCpu()
+        sent_at = datetime.now(UTC)
+        started = time.perf_counter()
+        start_sending(db, connection, campaign_id)
+        next_in_flight = 0.0
+        while time.perf_counter() - started < args.timeout:
+            now = time.perf_counter()
+            if fanout_seconds is None and fanout_done(db, campaign_id):
+                fanout_seconds = now - started
+                fanout_peak_pss = watch.peak_pss
+            if fanout_seconds is not None and now >= next_in_flight:
+                next_in_flight = now + IN_FLIGHT_POLL_SECONDS
+                if in_flight(db, campaign_id) == 0:
+                    finished = True
+                    break
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a worker died mid-run; see {scratch}/worker-*.log")
+            time.sleep(FANOUT_POLL_SECONDS)
+        busy_gateway = cpu.busy_cores()
+        watch.stop()
+        worker_hwm = max(vm_hwm(process.pid) for process in processes)
+    finally:
+        if watch.is_alive():
+            watch.stop()
+        for process in processes:
+            children.stop(process)
+    if not finished:
+        notes.append(f"gateway: not finished within {args.timeout:.0f} s")
+
+    result = dispatched(db, campaign_id)
+    messages = campaign_messages(db, campaign_id)
+    expected = {(phone, text) for _, phone, text in messages}
+    emulator_gateway = check_emulator(emulator_url, expected)
+    if not emulator_gateway["exact"]:
+        notes.append(f"gateway: the emulator did not receive exactly the {len(messages)} messages")
+    if result.accepted != len(messages):
+        notes.append(f"gateway: {result.accepted} of {len(messages)} accepted; statuses {result.statuses}")
+    if len(messages) != previewed:
+        notes.append(f"the preview announced {previewed} recipients, the fan-out wrote {len(messages)}")
+
+    batches = dispatcher_batches(messages, BENCH_BATCH_SIZE)
+    reset_emulator(emulator_url)
+    baseline_seconds, busy_baseline = baseline(emulator_url, batches)
+    emulator_baseline = check_emulator(emulator_url, expected)
+    if not emulator_baseline["exact"]:
+        notes.append(f"baseline: the emulator did not receive exactly the {len(messages)} messages")
+    reset_emulator(emulator_url)
+
+    dispatch_seconds = dispatch_rate = end_to_end_seconds = end_to_end_rate = None
+    if finished and result.first_accepted and result.last_accepted:
+        dispatch_seconds = (result.last_accepted - result.first_accepted).total_seconds()
+        if dispatch_seconds > 0:
+            dispatch_rate = (result.accepted - result.in_first_round) / dispatch_seconds
+        end_to_end_seconds = (result.last_accepted - sent_at).total_seconds()
+        end_to_end_rate = result.accepted / end_to_end_seconds
+    baseline_rate = len(messages) / baseline_seconds if baseline_seconds else 0.0
+    ratio = dispatch_rate / baseline_rate if dispatch_rate and baseline_rate else None
+    end_to_end_ratio = end_to_end_rate / baseline_rate if end_to_end_rate and baseline_rate else None
+    return ScenarioResult(
+        database=kind,
+        size=size,
+        scenario=name,
+        beneficiaries=beneficiaries,
+        recipients=len(messages),
+        previewed=previewed,
+        provider_calls_gateway=emulator_gateway["requests"],
+        provider_calls_baseline=len(batches),
+        fanout_seconds=fanout_seconds,
+        dispatch_seconds=dispatch_seconds,
+        dispatch_rate=dispatch_rate,
+        end_to_end_seconds=end_to_end_seconds,
+        end_to_end_rate=end_to_end_rate,
+        baseline_seconds=baseline_seconds,
+        baseline_rate=baseline_rate,
+        ratio=ratio,
+        end_to_end_ratio=end_to_end_ratio,
+        verdict="PASS" if ratio is not None and ratio >= RATIO_GOAL else "MISS",
+        peak_rss=watch.peak_rss,
+        peak_pss=watch.peak_pss,
+        fanout_peak_pss=fanout_peak_pss or 0,
+        idle_pss=idle_pss,
+        worker_hwm=worker_hwm,
+        child_hwm=watch.child_hwm,
+        peak_processes=watch.peak_processes,
+        busy_cores_gateway=busy_gateway,
+        busy_cores_baseline=busy_baseline,
+        statuses=result.statuses,
+        emulator_gateway=emulator_gateway,
+        emulator_baseline=emulator_baseline,
+        notes=notes,
+    )
+
+
+# -- profiling ---------------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def profiled(label: str, out: io.StringIO) -> Iterator[None]:
+    """cProfile the block; write its wall time, the growth of this process's peak RSS and the top functions."""
+    profiler = cProfile.Profile()
+    hwm_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    started = time.perf_counter()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        seconds = time.perf_counter() - started
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - hwm_before
+        out.write(f"\n=== {label}: {seconds:.2f} s, peak RSS of this process grew {grown / MIB:.1f} MiB\n")
+        stats = pstats.Stats(profiler, stream=out).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(PROFILE_TOP)
+        stats.sort_stats("tottime").print_stats(PROFILE_TOP)
+
+
+def profile_campaign(kind: str, args, scratch: Path, redis_url: str, emulator_url: str) -> str:
+    """cProfile of `run_fanout` and then `Dispatcher.drain` in this process, built as the worker builds them."""
+    out = io.StringIO()
+    name, text_en, text_st = scenarios(args)[0]
+    connection = connect(redis_url)
+    connection.flushdb()
+    reset_emulator(emulator_url)
+    with ScratchDatabase(kind, scratch, "profile", args.postgres_url) as scratch_db:
+        db = Database(scratch_db.url)
+        try:
+            beneficiaries, _ = seed(db, args.profile_size)
+            env = {
+                **worker_env(db.url, redis_url, emulator_url, BENCH_BATCH_SIZE),
+                "SMS_RATE_PER_SECOND": str(BENCH_RATE_PER_SECOND),
+            }
+            settings = load_settings(env)
+            campaign_id, _ = new_campaign(db, f"profile {name}", text_en, text_st, settings)
+            with db.session() as session:
+                send_campaign(session, session.get(Campaign, campaign_id))
+            out.write(f"{kind}, {beneficiaries} beneficiaries, {name} text\n")
+            with profiled("run_fanout", out):
+                written = run_fanout(db, connection, campaign_id)
+            out.write(f"(wrote {written} messages)\n")
+            dispatcher = Dispatcher(
+                settings=settings, db=db, redis=connection, provider=AfricasTalkingProvider.from_settings(settings)
+            )
+            try:
+                with profiled("Dispatcher.drain(bulk)", out):
+                    handled, _ = dispatcher.drain(MessagePriority.BULK)
+            finally:
+                dispatcher.close()
+            out.write(f"(sent {handled} messages)\n")
+        finally:
+            db.dispose()
+    reset_emulator(emulator_url)
+    return out.getvalue()
+
+
+# -- the run -----------------------------------------------------------------------------------------------------------
+
+
+def scenarios(args) -> list[tuple[str, str, str]]:
+    """The default personalised and shared texts, or each --text (the same text for both languages)."""
+    if args.text:
+        return [(f"text-{number}", text, text) for number, text in enumerate(args.text, start=1)]
+    return [scenario for scenario in DEFAULT_SCENARIOS if scenario[0] in args.scenarios]
+
+
+def memory_ratios(results: list[ScenarioResult]) -> list[dict]:
+    """Per database and scenario: peak memory of the largest size over the smallest."""
+    ratios = []
+    keys = sorted({(r.database, r.scenario) for r in results}, key=lambda key: (DATABASES.index(key[0]), key[1]))
+    for database, scenario in keys:
+        runs = sorted((r for r in results if (r.database, r.scenario) == (database, scenario)), key=lambda r: r.size)
+        if len(runs) < 2 or not runs[0].peak_pss:
+            continue
+        small, large = runs[0], runs[-1]
+        pss_ratio = large.peak_pss / small.peak_pss
+        ratios.append(
+            {
+                "database": database,
+                "scenario": scenario,
+                "small": small.size,
+                "large": large.size,
+                "pss_ratio": pss_ratio,
+                "rss_ratio": large.peak_rss / small.peak_rss,
+                "hwm_ratio": large.worker_hwm / small.worker_hwm if small.worker_hwm else None,
+                "verdict": "PASS" if pss_ratio <= MEMORY_GOAL else "MISS",
+            }
+        )
+    return ratios
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
+
+
+def _rate(value: float | None) -> str:
+    return f"{value:.0f}" if value else "-"
+
+
+def print_table(results: list[ScenarioResult], ratios: list[dict], skipped: list[str]) -> None:
+    header = (
+        f"{'db':<10} {'text':<12} {'size':>6} {'recips':>6} {'calls':>6} {'fan-out s':>9} {'disp msg/s':>10} "
+        f"{'e2e msg/s':>9} {'SDK msg/s':>9} {'ratio':>5} {'goal':>4} {'e2e r':>5} {'peak PSS':>9} {'peak RSS':>9} "
+        f"{'busy g/b':>8}"
+    )
+    print()
+    print(f"Campaign fan-out and dispatch; goal: dispatch / SDK loop >= {RATIO_GOAL}")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+        e2e = f"{r.end_to_end_ratio:.2f}" if r.end_to_end_ratio is not None else "-"
+        print(
+            f"{r.database:<10} {r.scenario:<12} {r.size:>6} {r.recipients:>6} {r.provider_calls_gateway:>6} "
+            f"{_seconds(r.fanout_seconds):>9} {_rate(r.dispatch_rate):>10} {_rate(r.end_to_end_rate):>9} "
+            f"{r.baseline_rate:>9.0f} {ratio:>5} {r.verdict:>4} {e2e:>5} {r.peak_pss / MIB:>7.1f}Mi "
+            f"{r.peak_rss / MIB:>7.1f}Mi {r.busy_cores_gateway:>3.1f}/{r.busy_cores_baseline:<3.1f}"
+        )
+    if ratios:
+        print()
+        print(f"Worker peak memory, largest / smallest size; goal: <= {MEMORY_GOAL}")
+        for m in ratios:
+            hwm = f"{m['hwm_ratio']:.2f}" if m["hwm_ratio"] else "-"
+            print(
+                f"{m['database']:<10} {m['scenario']:<12} {m['large']}/{m['small']}: PSS {m['pss_ratio']:.2f} "
+                f"{m['verdict']}  (RSS {m['rss_ratio']:.2f}, worker VmHWM {hwm})"
+            )
+    for r in results:
+        for note in r.notes:
+            print(f"! {r.database} {r.scenario} {r.size}: {note}")
+    for note in skipped:
+        print(f"! {note}")
+    print(
+        "disp msg/s: messages / (last - first accepted round, as recorded by the worker), what the ratio uses; "
+        "e2e: from the send (fan-out included) to the last accepted message"
+    )
+    print(
+        "calls: provider calls the gateway made (SDK loop: the same texts grouped as the dispatcher groups them); "
+        "peak PSS/RSS: worker process tree (worker, work-horse, scheduler), sampled every 50 ms"
+    )
+    print(
+        f"busy g/b: cores busy machine-wide (of {os.cpu_count()}) during the gateway / SDK phase, everything included"
+    )
+
+
+def write_results(results: list[ScenarioResult], ratios: list[dict], skipped: list[str], args, profile) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"campaign-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    document = {
+        "benchmark": "campaign",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "options": {key: value for key, value in vars(args).items() if key != "postgres_url"},
+        "settings": {"SMS_BATCH_SIZE": BENCH_BATCH_SIZE, "SMS_RATE_PER_SECOND": BENCH_RATE_PER_SECOND},
+        "ratio_goal": RATIO_GOAL,
+        "memory_goal": MEMORY_GOAL,
+        "scenarios": [asdict(result) for result in results],
+        "memory_ratios": ratios,
+        "skipped": skipped,
+        "profile": profile,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def _sizes(raw: str) -> list[int]:
+    try:
+        sizes = sorted({int(part) for part in raw.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes are comma-separated whole numbers, got {raw!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
+
+
+def _databases(raw: str) -> list[str]:
+    kinds = [part.strip() for part in raw.split(",") if part.strip()]
+    unknown = set(kinds) - set(DATABASES)
+    if not kinds or unknown:
+        raise argparse.ArgumentTypeError(f"databases are a comma-separated subset of {','.join(DATABASES)}")
+    return kinds
+
+
+def _scenarios(raw: str) -> list[str]:
+    known = [name for name, _, _ in DEFAULT_SCENARIOS]
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    if not names or set(names) - set(known):
+        raise argparse.ArgumentTypeError(f"scenarios are a comma-separated subset of {','.join(known)}")
+    return names
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/campaign.py", description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=_sizes, help=f"recipients per campaign (default {','.join(map(str, DEFAULT_SIZES))})"
+    )
+    parser.add_argument("--databases", type=_databases, default=list(DATABASES), help="default sqlite,postgresql")
+    parser.add_argument(
+        "--text",
+        action="append",
+        help="a campaign text (repeatable; placeholders {first_name} {reference} {district}); default: a personalised "
+        "notice and a shared announcement",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=_scenarios,
+        default=[name for name, _, _ in DEFAULT_SCENARIOS],
+        help="which default texts: personalised,shared (default both)",
+    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="server for --databases postgresql")
+    parser.add_argument("--redis-url", help="default: an embedded Redis in a temporary directory")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="longest wait per campaign (default %(default)s s)",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run: {','.join(map(str, QUICK_SIZES))}")
+    parser.add_argument("--profile", action="store_true", help="also cProfile an in-process run_fanout and drain")
+    parser.add_argument(
+        "--profile-size", type=int, default=PROFILE_SIZE, help="recipients for --profile (default %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    if args.workers < 1:
+        parser.error("--workers must be positive")
+    return args
+
+
+def _print_log_tails(scratch: Path) -> None:
+    for log in sorted(scratch.glob("worker-*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        print(f"--- {log.name} (last lines)\n" + "\n".join(tail), file=sys.stderr)
+
+
+def _terminate(signum, _frame) -> None:
+    """SIGTERM ends the run like Ctrl-C does, so the `finally` blocks stop the children and drop the databases."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
+    # Registered before the embedded Redis, so that atexit stops Redis first and removes its directory after.
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    children = Children()
+    atexit.register(children.stop_all)
+    results: list[ScenarioResult] = []
+    skipped: list[str] = []
+    profile = None
+    databases = list(args.databases)
+    if "postgresql" in databases:
+        why = postgres_reachable(args.postgres_url)
+        if why:
+            databases.remove("postgresql")
+            skipped.append(f"PostgreSQL skipped: {args.postgres_url} unreachable ({why})")
+            print(skipped[-1], flush=True)
+    try:
+        redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
+        emulator_url = start_emulator(children, scratch)
+        warm_up(emulator_url)
+        for kind in databases:
+            for size in args.sizes:
+                with ScratchDatabase(kind, scratch, f"{kind}-{size}", args.postgres_url) as scratch_db:
+                    db = Database(scratch_db.url)
+                    try:
+                        beneficiaries, seconds = seed(db, size)
+                        print(f"{kind} {size}: seeded {beneficiaries} beneficiaries in {seconds:.1f} s", flush=True)
+                        for scenario in scenarios(args):
+                            try:
+                                result = run_scenario(
+                                    db,
+                                    kind,
+                                    size,
+                                    beneficiaries,
+                                    scenario,
+                                    args,
+                                    children=children,
+                                    scratch=scratch,
+                                    redis_url=redis_url,
+                                    emulator_url=emulator_url,
+                                )
+                            except RuntimeError as exc:
+                                # One broken scenario (a worker that died) should not cost the others' figures.
+                                skipped.append(f"{kind} {scenario[0]} {size} failed: {exc}")
+                                print(f"  {skipped[-1]}", flush=True)
+                                _print_log_tails(scratch)
+                                continue
+                            results.append(result)
+                            print(
+                                f"  {result.scenario}: {result.recipients} recipients, fan-out "
+                                f"{_seconds(result.fanout_seconds)} s, dispatch {_rate(result.dispatch_rate)} msg/s, "
+                                f"SDK {result.baseline_rate:.0f} msg/s, peak PSS {result.peak_pss / MIB:.1f} MiB",
+                                flush=True,
+                            )
+                    finally:
+                        db.dispose()
+        if args.profile and databases:
+            print(f"profiling an in-process fan-out and drain ({databases[0]}, {args.profile_size})...", flush=True)
+            profile = profile_campaign(databases[0], args, scratch, redis_url, emulator_url)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping the emulator and workers, dropping the databases", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        _print_log_tails(scratch)
+        return 1
+    finally:
+        children.stop_all()
+    if not results:
+        print("no campaign ran to the end; nothing to report", file=sys.stderr)
+        return 1
+    ratios = memory_ratios(results)
+    print_table(results, ratios, skipped)
+    if profile:
+        print("\n" + profile)
+    print(f"results: {write_results(results, ratios, skipped, args, profile).relative_to(PROJECT_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,835 @@
+"""How fast the workers send transactional SMS, against the fastest the provider SDK can go, in the same run.
+
+The gateway's promise is that putting every message through the outbox (a row per message, a claim, a recorded
+answer) costs little next to the provider call itself. This script measures exactly that: it sends N messages
+through real `flask --app wsgi worker` processes to the provider emulator (a separate process), then sends the same
+batches (same texts, same recipients per call) straight to the same emulator with the Africa's Talking SDK in a
+plain loop, and reports messages per second for both, their ratio (goal: at least RATIO_GOAL) and the workers'
+peak memory. Two scenarios by default, because batching decides everything: every text unique (one provider call
+per message, like personal payment notices) and one shared text (full batches, like a programme-wide notice).
+
+    .venv/bin/python bench/sms.py              # both scenarios, 5000 messages, temporary SQLite, embedded Redis
+    .venv/bin/python bench/sms.py --quick      # a smoke run in seconds
+    .venv/bin/python bench/sms.py --database-url postgresql+psycopg://127.0.0.1:5432/postgres
+    .venv/bin/python bench/sms.py --profile    # also cProfile one in-process drain, to see where the time goes
+
+With a PostgreSQL URL, the URL names the server and a database to connect to for administration; every scenario
+runs in a fresh database created there and dropped afterwards. Results also go to bench/results/ as JSON.
+The exit status is 0 whenever the benchmark ran, whatever the figures: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ on the path, not the project.
+sys.path.insert(0, str(PROJECT_ROOT))
+
+import africastalking  # noqa: E402
+import redis  # noqa: E402
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from rq import Worker  # noqa: E402
+
+from config import Settings, load_settings  # noqa: E402
+from config.redis import connect, ensure_embedded_redis  # noqa: E402
+from models.db import Database  # noqa: E402
+from models.messages import (  # noqa: E402
+    ACCEPTED_MESSAGE_STATUSES,
+    MessageKind,
+    MessagePriority,
+    OutboundMessage,
+)
+from models.migrate import upgrade  # noqa: E402
+from models.people import get_or_create_contact  # noqa: E402
+from notifications.dispatch import Dispatcher  # noqa: E402
+from notifications.outbox import owe_text  # noqa: E402
+from notifications.provider import AfricasTalkingProvider  # noqa: E402
+from notifications.queues import kick  # noqa: E402
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+
+DEFAULT_MESSAGES = 5000
+QUICK_MESSAGES = 300
+# The issue's goal: the gateway sends at least this fraction of what a bare SDK loop sends.
+RATIO_GOAL = 0.7
+
+# Credentials the emulator accepts (any non-empty key); the same for the workers and the baseline.
+AT_USERNAME = "sandbox"
+AT_API_KEY = "x"
+# High enough that the provider-wide rate limit never binds: the benchmark measures the pipeline, not the limit.
+UNLIMITED_RATE_PER_SECOND = 1_000_000_000
+# The worker's periodic sweep would kick the queue on its own and start the clock early; push it past any run.
+BENCH_SWEEP_INTERVAL_SECONDS = 86400
+
+# Recipients: one distinct Vodacom Lesotho number per message (+266 5 and seven digits), as transactional notices
+# go to different people.
+PHONE_PREFIX = "+2665"
+PHONE_DIGITS = 7
+# Rows are written in transactions of this many, so a large N neither holds one huge transaction nor commits per row.
+WRITE_CHUNK = 500
+# A one-part GSM-7 notice of realistic length (about 120 characters); `{serial}` makes it unique when wanted.
+TEXT_TEMPLATE = (
+    "Returnee programme: your reintegration grant payment M1500.00 is ready. Reference {serial}. Reply HELP."
+)
+
+# How often to look at progress and memory while the workers send.
+PROGRESS_POLL_SECONDS = 0.025
+MEMORY_POLL_SECONDS = 0.05
+# Seconds to wait for processes to come up, and for a stopped one to go before it is killed.
+EMULATOR_START_TIMEOUT_SECONDS = 15
+WORKER_READY_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 10
+DEFAULT_SEND_TIMEOUT_SECONDS = 900
+# Provider calls before timing anything, so that neither side pays for a cold emulator.
+WARMUP_CALLS = 20
+# Baseline read timeout: the emulator answers in milliseconds; a stuck call should fail, not hang the run.
+BASELINE_TIMEOUT_SECONDS = 30
+# Functions shown from the profile of one in-process drain.
+PROFILE_TOP = 30
+KIB = 1024
+MIB = 1024 * 1024
+
+
+# -- the workload ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """N (phone, text) pairs in id order; `distinct_texts` texts assigned round-robin, so batches interleave."""
+
+    messages: int
+    distinct_texts: int
+
+    def phone(self, index: int) -> str:
+        return f"{PHONE_PREFIX}{index:0{PHONE_DIGITS}d}"
+
+    def text(self, index: int) -> str:
+        return TEXT_TEMPLATE.format(serial=f"GR{index % self.distinct_texts:07d}")
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(self.phone(index), self.text(index)) for index in range(self.messages)]
+
+    def batches(self, batch_size: int) -> list[tuple[str, list[str]]]:
+        """The provider calls the dispatcher makes for this workload, in its order.
+
+        The dispatcher takes the oldest due message's text and up to `batch_size` due messages with that text, by
+        id; with distinct numbers that is every text's messages cut into chunks, oldest first chunk first.
+        """
+        by_text: dict[str, list[tuple[int, str]]] = {}
+        for index, (phone, text) in enumerate(self.pairs()):
+            by_text.setdefault(text, []).append((index, phone))
+        chunks = []
+        for text, members in by_text.items():
+            for start in range(0, len(members), batch_size):
+                chunk = members[start : start + batch_size]
+                chunks.append((chunk[0][0], text, [phone for _, phone in chunk]))
+        chunks.sort(key=lambda chunk: chunk[0])
+        return [(text, phones) for _, text, phones in chunks]
+
+
+# -- processes ---------------------------------------------------------------------------------------------------------
+
+
+class Children:
+    """Every process this script starts, each in its own session so that a terminal's Ctrl-C reaches only us,
+    and all of them (with whatever they forked) stopped on the way out, however the script ends."""
+
+    def __init__(self) -> None:
+        self._processes: list[subprocess.Popen] = []
+
+    def start(self, command: list[str], *, env: dict[str, str] | None = None, log: Path | None = None):
+        output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        if log:
+            output.close()  # the child has its own copy
+        self._processes.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen) -> None:
+        """SIGTERM to the process group (an RQ worker, its work-horse and scheduler), then SIGKILL if it lingers."""
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        # A work-horse can outlive its parent in the group; the group id is the leader's pid, which we own.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if process in self._processes:
+            self._processes.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(reversed(self._processes)):
+            self.stop(process)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_emulator(children: Children, log_dir: Path) -> str:
+    """The emulator in its own process, as in development, so its CPU is not the benchmark's; returns its origin."""
+    port = free_port()
+    children.start([sys.executable, "-m", "notifications.emulator", "--port", str(port)], log=log_dir / "emulator.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + EMULATOR_START_TIMEOUT_SECONDS
+    while True:
+        try:
+            requests.get(f"{url}/_emulator/outcomes", timeout=1).raise_for_status()
+            return url
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the emulator did not start; see {log_dir / 'emulator.log'}") from None
+            time.sleep(0.1)
+
+
+def reset_emulator(url: str) -> None:
+    requests.post(f"{url}/_emulator/reset", timeout=BASELINE_TIMEOUT_SECONDS).raise_for_status()
+
+
+def check_emulator(url: str, workload: Workload) -> dict:
+    """Did the emulator take exactly the workload's messages, each once? Returns counts and a verdict."""
+    recorded = requests.get(f"{url}/_emulator/messages", timeout=BASELINE_TIMEOUT_SECONDS).json()
+    got = [(message["phone"], message["text"]) for message in recorded["messages"]]
+    expected = set(workload.pairs())
+    received = set(got)
+    return {
+        "requests": len(recorded["requests"]),
+        "messages": len(got),
+        "duplicates": len(got) - len(received),
+        "missing": len(expected - received),
+        "unexpected": len(received - expected),
+        "exact": len(got) == len(expected) and received == expected,
+    }
+
+
+# -- machine load ------------------------------------------------------------------------------------------------------
+
+
+class MachineCpu:
+    """Cores busy machine-wide between `start()` and `stop()`, from /proc/stat.
+
+    The machine may be shared (test suites, other benchmarks); a phase that ran beside a busy neighbour is slower
+    for reasons that are not the gateway's, and this number lets a reader see it.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._read()
+        self._started = time.monotonic()
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(value) for value in stat.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values) - idle, sum(values)
+
+    def busy_cores(self) -> float:
+        busy, total = self._read()
+        elapsed_ticks = total - self._start[1]
+        if elapsed_ticks <= 0:
+            return 0.0
+        return (busy - self._start[0]) / elapsed_ticks * (os.cpu_count() or 1)
+
+
+# -- peak memory -------------------------------------------------------------------------------------------------------
+
+
+def _status_fields(pid: int) -> dict[str, int]:
+    """The kB fields of /proc/<pid>/status (VmRSS, VmHWM...), in bytes; empty if the process is gone."""
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                name, _, rest = line.partition(":")
+                parts = rest.split()
+                if len(parts) == 2 and parts[1] == "kB":
+                    values[name] = int(parts[0]) * KIB
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return values
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size: pages shared between the worker and its forked work-horse are counted once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * KIB
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def _descendants(roots: list[int]) -> list[int]:
+    """The roots and everything they forked, from the parent ids in /proc (no /proc/<pid>/children here)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                # The command name in parentheses may hold spaces; the parent id follows the last ')'.
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+class MemoryWatch(threading.Thread):
+    """Samples the worker process trees every MEMORY_POLL_SECONDS and keeps the largest total.
+
+    An RQ worker forks a work-horse per job, so the worker's own VmHWM misses the horse; the sum over the tree is
+    what the machine must hold. RSS counts the pages a horse shares with its parent twice, PSS once; both are kept.
+    """
+
+    def __init__(self, roots: list[int]) -> None:
+        super().__init__(name="memory-watch", daemon=True)
+        self.roots = roots
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.peak_processes = 0
+        self.child_hwm = 0  # the largest VmHWM seen on a process other than a worker's main one
+        self.samples = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(MEMORY_POLL_SECONDS):
+            self.sample()
+
+    def sample(self) -> None:
+        pids = _descendants(self.roots)
+        rss = pss = 0
+        for pid in pids:
+            fields = _status_fields(pid)
+            rss += fields.get("VmRSS", 0)
+            pss += _pss(pid)
+            if pid not in self.roots:
+                self.child_hwm = max(self.child_hwm, fields.get("VmHWM", 0))
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_pss = max(self.peak_pss, pss)
+        self.peak_processes = max(self.peak_processes, len(pids))
+        self.samples += 1
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.sample()
+
+
+# -- databases ---------------------------------------------------------------------------------------------------------
+
+
+class FreshDatabase:
+    """A migrated, empty database per scenario: a temporary SQLite file, or a new PostgreSQL database that is
+    dropped afterwards, so that no run measures a table full of an earlier run's rows."""
+
+    def __init__(self, base_url: str | None, scratch: Path, label: str) -> None:
+        self.admin_url = base_url if base_url and base_url.startswith("postgresql") else None
+        if base_url and not self.admin_url and not base_url.startswith("sqlite"):
+            raise SystemExit(f"--database-url must be SQLite or PostgreSQL, got {base_url}")
+        if self.admin_url:
+            self.name = f"bench_sms_{uuid.uuid4().hex[:10]}"
+            self.url = sa.make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
+        else:
+            self.name = None
+            self.url = f"sqlite:///{scratch / f'{label}.sqlite3'}"
+
+    @property
+    def kind(self) -> str:
+        return "postgresql" if self.admin_url else "sqlite"
+
+    def __enter__(self) -> FreshDatabase:
+        if self.admin_url:
+            self._admin(f'CREATE DATABASE "{self.name}"')
+        upgrade(self.url)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.admin_url:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def _admin(self, statement: str) -> None:
+        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text(statement))
+        finally:
+            engine.dispose()
+
+
+def write_outbox(db: Database, workload: Workload) -> None:
+    """The workload as queued transactional rows, written the way the gateway writes them (`owe_text`)."""
+    pairs = workload.pairs()
+    for start in range(0, len(pairs), WRITE_CHUNK):
+        with db.session() as session:
+            for phone, text in pairs[start : start + WRITE_CHUNK]:
+                owe_text(session, get_or_create_contact(session, phone), MessageKind.GRANT_NOTICE, text)
+
+
+def status_counts(db: Database) -> dict[str, int]:
+    with db.session() as session:
+        rows = session.execute(
+            sa.select(OutboundMessage.status, sa.func.count()).group_by(OutboundMessage.status)
+        ).all()
+    return {str(status): count for status, count in rows}
+
+
+def accepted_count(db: Database) -> int:
+    with db.session() as session:
+        return session.execute(
+            sa.select(sa.func.count())
+            .select_from(OutboundMessage)
+            .where(OutboundMessage.status.in_(ACCEPTED_MESSAGE_STATUSES))
+        ).scalar_one()
+
+
+# -- the two ways of sending -------------------------------------------------------------------------------------------
+
+
+def baseline(emulator_url: str, batches: list[tuple[str, list[str]]]) -> float:
+    """The same provider calls through the bare SDK in a plain loop; returns the seconds it took.
+
+    This is the ceiling: no database, no queue, no parsing beyond the SDK's own, one process.
+    """
+    service = africastalking.SMSService(AT_USERNAME, AT_API_KEY)
+    service._baseUrl = f"{emulator_url}/version1"
+    started = time.perf_counter()
+    for text, phones in batches:
+        service.send(text, phones, timeout=BASELINE_TIMEOUT_SECONDS)
+    return time.perf_counter() - started
+
+
+def timed_baseline(emulator_url: str, batches: list[tuple[str, list[str]]]) -> tuple[float, float]:
+    """`baseline`, and the cores busy machine-wide meanwhile."""
+    cpu = MachineCpu()
+    seconds = baseline(emulator_url, batches)
+    return seconds, cpu.busy_cores()
+
+
+def warm_up(emulator_url: str) -> None:
+    """A few calls so that the emulator's first-request costs (imports, thread start-up) land outside any timing."""
+    workload = Workload(WARMUP_CALLS, WARMUP_CALLS)
+    baseline(emulator_url, workload.batches(1))
+    reset_emulator(emulator_url)
+
+
+def worker_env(database_url: str, redis_url: str, emulator_url: str, batch_size: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "AT_API_BASE_URL": emulator_url,
+        "AT_USERNAME": AT_USERNAME,
+        "AT_API_KEY": AT_API_KEY,
+        "SMS_RATE_PER_SECOND": str(UNLIMITED_RATE_PER_SECOND),
+        "SMS_BATCH_SIZE": str(batch_size),
+        "SWEEP_INTERVAL_SECONDS": str(BENCH_SWEEP_INTERVAL_SECONDS),
+        "QUIET_HOURS": "",
+    }
+
+
+def start_workers(children: Children, count: int, env: dict[str, str], connection: redis.Redis, log_dir: Path):
+    """`count` real worker processes, returned once every one is registered with RQ and listening."""
+    flask = str(Path(sys.executable).with_name("flask"))
+    processes = [
+        children.start([flask, "--app", "wsgi", "worker"], env=env, log=log_dir / f"worker-{number}.log")
+        for number in range(count)
+    ]
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_SECONDS
+    while len(Worker.all(connection=connection)) < count:
+        dead = [process for process in processes if process.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            raise RuntimeError(f"the workers did not start; see {log_dir}/worker-*.log")
+        time.sleep(0.1)
+    return processes
+
+
+@dataclass
+class GatewayRun:
+    seconds: float | None  # None: not every message was accepted before the timeout
+    accepted: int
+    statuses: dict[str, int]
+    peak_rss: int
+    peak_pss: int
+    peak_processes: int
+    worker_hwm: int
+    child_hwm: int
+    memory_samples: int
+    first_accepted_seconds: float | None  # from the kick to the first accepted row: job start-up latency
+    busy_cores: float  # machine-wide, while the workers sent
+
+
+def gateway(
+    children: Children,
+    db: Database,
+    workload: Workload,
+    *,
+    workers: int,
+    env: dict[str, str],
+    connection: redis.Redis,
+    log_dir: Path,
+    timeout: float,
+) -> GatewayRun:
+    """Start the workers on the empty outbox, write the rows, kick, and time until every row is accepted.
+
+    The workers start first because `run_worker` sweeps once at start-up and would begin sending before the clock.
+    """
+    processes = start_workers(children, workers, env, connection, log_dir)
+    watch = MemoryWatch([process.pid for process in processes])
+    try:
+        write_outbox(db, workload)
+        watch.start()
+        cpu = MachineCpu()
+        started = time.perf_counter()
+        kick(connection, MessagePriority.TRANSACTIONAL)
+        seconds, first, accepted = None, None, 0
+        while time.perf_counter() - started < timeout:
+            accepted = accepted_count(db)
+            if accepted and first is None:
+                first = time.perf_counter() - started
+            if accepted >= workload.messages:
+                seconds = time.perf_counter() - started
+                break
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a worker died mid-run; see {log_dir}/worker-*.log")
+            if workers > 1:
+                # One drain job runs at a time per kick; in production every commit kicks, which is what lets a
+                # second worker take a job while the first sends. Kicking is idempotent (a Redis NX flag).
+                kick(connection, MessagePriority.TRANSACTIONAL)
+            time.sleep(PROGRESS_POLL_SECONDS)
+        busy_cores = cpu.busy_cores()
+        watch.stop()
+        worker_hwm = max(_status_fields(process.pid).get("VmHWM", 0) for process in processes)
+    finally:
+        if watch.is_alive():  # an error cut the run short
+            watch.stop()
+        for process in processes:
+            children.stop(process)
+    return GatewayRun(
+        seconds=seconds,
+        accepted=accepted,
+        statuses=status_counts(db),
+        peak_rss=watch.peak_rss,
+        peak_pss=watch.peak_pss,
+        peak_processes=watch.peak_processes,
+        worker_hwm=worker_hwm,
+        child_hwm=watch.child_hwm,
+        memory_samples=watch.samples,
+        first_accepted_seconds=first,
+        busy_cores=busy_cores,
+    )
+
+
+# -- profiling ---------------------------------------------------------------------------------------------------------
+
+
+def profile_drain(db: Database, workload: Workload, redis_url: str, emulator_url: str, batch_size: int) -> str:
+    """cProfile of one `Dispatcher.drain` in this process, built as the worker builds it; the top functions."""
+    write_outbox(db, workload)
+    settings = load_settings(worker_env(db.url, redis_url, emulator_url, batch_size))
+    dispatcher = Dispatcher(
+        settings=settings, db=db, redis=connect(redis_url), provider=AfricasTalkingProvider.from_settings(settings)
+    )
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    handled, _ = dispatcher.drain(MessagePriority.TRANSACTIONAL)
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    out = io.StringIO()
+    out.write(f"in-process drain: {handled} messages in {seconds:.2f} s ({handled / seconds:.0f} msg/s)\n")
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(PROFILE_TOP)
+    stats.sort_stats("tottime").print_stats(PROFILE_TOP)
+    return out.getvalue()
+
+
+# -- the run -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    database: str
+    messages: int
+    distinct_texts: int
+    batch_size: int
+    provider_calls: int
+    baseline_seconds: float
+    baseline_rate: float
+    baseline_busy_cores: float
+    gateway_seconds: float | None
+    gateway_rate: float | None
+    ratio: float | None
+    verdict: str
+    gateway_run: dict
+    emulator_baseline: dict
+    emulator_gateway: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def run_scenario(
+    name: str, workload: Workload, args, *, children: Children, scratch: Path, redis_url: str, emulator_url: str
+) -> ScenarioResult:
+    connection = connect(redis_url)
+    connection.flushdb()
+    batches = workload.batches(args.batch_size)
+    notes = []
+
+    reset_emulator(emulator_url)
+    baseline_seconds, baseline_busy_cores = timed_baseline(emulator_url, batches)
+    emulator_baseline = check_emulator(emulator_url, workload)
+    if not emulator_baseline["exact"]:
+        notes.append(f"baseline: the emulator did not receive exactly the {workload.messages} messages")
+    reset_emulator(emulator_url)
+
+    with FreshDatabase(args.database_url, scratch, name) as fresh:
+        db = Database(fresh.url)
+        try:
+            env = worker_env(fresh.url, redis_url, emulator_url, args.batch_size)
+            run = gateway(
+                children,
+                db,
+                workload,
+                workers=args.workers,
+                env=env,
+                connection=connection,
+                log_dir=scratch,
+                timeout=args.timeout,
+            )
+        finally:
+            db.dispose()
+    emulator_gateway = check_emulator(emulator_url, workload)
+    if not emulator_gateway["exact"]:
+        notes.append(f"gateway: the emulator did not receive exactly the {workload.messages} messages")
+    if run.seconds is None:
+        notes.append(f"gateway: only {run.accepted} of {workload.messages} accepted within {args.timeout:.0f} s")
+    reset_emulator(emulator_url)
+
+    baseline_rate = workload.messages / baseline_seconds
+    gateway_rate = workload.messages / run.seconds if run.seconds else None
+    ratio = gateway_rate / baseline_rate if gateway_rate else None
+    return ScenarioResult(
+        name=name,
+        database=fresh.kind,
+        messages=workload.messages,
+        distinct_texts=workload.distinct_texts,
+        batch_size=args.batch_size,
+        provider_calls=len(batches),
+        baseline_seconds=baseline_seconds,
+        baseline_rate=baseline_rate,
+        baseline_busy_cores=baseline_busy_cores,
+        gateway_seconds=run.seconds,
+        gateway_rate=gateway_rate,
+        ratio=ratio,
+        verdict="PASS" if ratio is not None and ratio >= RATIO_GOAL else "MISS",
+        gateway_run=asdict(run),
+        emulator_baseline=emulator_baseline,
+        emulator_gateway=emulator_gateway,
+        notes=notes,
+    )
+
+
+def scenarios(args) -> list[tuple[str, Workload]]:
+    """Unique texts and one shared text by default; `--distinct-texts K` runs that one mix instead."""
+    if args.distinct_texts is not None:
+        distinct = max(1, min(args.distinct_texts, args.messages))
+        return [(f"{distinct}-texts", Workload(args.messages, distinct))]
+    return [("unique-texts", Workload(args.messages, args.messages)), ("shared-text", Workload(args.messages, 1))]
+
+
+def print_table(results: list[ScenarioResult], workers: int) -> None:
+    header = (
+        f"{'scenario':<14} {'db':<10} {'msgs':>6} {'calls':>6} {'gateway msg/s':>13} {'baseline msg/s':>14} "
+        f"{'ratio':>6} {'goal':>5} {'peak RSS':>9} {'peak PSS':>9} {'worker HWM':>10} {'1st ms':>6} {'busy b/g':>9}"
+    )
+    print()
+    print(f"SMS sending, {workers} worker process(es); goal: gateway / baseline >= {RATIO_GOAL}")
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        run = result.gateway_run
+        gateway_rate = f"{result.gateway_rate:.0f}" if result.gateway_rate else "timeout"
+        ratio = f"{result.ratio:.2f}" if result.ratio is not None else "-"
+        first = run["first_accepted_seconds"]
+        first = f"{first * 1000:.0f}" if first is not None else "-"
+        busy = f"{result.baseline_busy_cores:.1f}/{run['busy_cores']:.1f}"
+        print(
+            f"{result.name:<14} {result.database:<10} {result.messages:>6} {result.provider_calls:>6} "
+            f"{gateway_rate:>13} {result.baseline_rate:>14.0f} {ratio:>6} {result.verdict:>5} "
+            f"{run['peak_rss'] / MIB:>7.1f}Mi {run['peak_pss'] / MIB:>7.1f}Mi {run['worker_hwm'] / MIB:>8.1f}Mi "
+            f"{first:>6} {busy:>9}"
+        )
+    for result in results:
+        for note in result.notes:
+            print(f"! {result.name}: {note}")
+    print(
+        "peak RSS/PSS: the worker process trees (worker, work-horses, RQ scheduler), sampled every "
+        f"{MEMORY_POLL_SECONDS * 1000:.0f} ms; worker HWM: VmHWM of the worker process itself"
+    )
+    print(
+        f"1st ms: from the kick to the first accepted message; busy b/g: cores busy machine-wide (of {os.cpu_count()}) "
+        "during the baseline / gateway phase, everything included"
+    )
+
+
+def write_results(results: list[ScenarioResult], args, profile: str | None) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"sms-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    document = {
+        "benchmark": "sms",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "options": {key: value for key, value in vars(args).items() if key != "database_url"},
+        "database": "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite",
+        "ratio_goal": RATIO_GOAL,
+        "scenarios": [asdict(result) for result in results],
+        "profile": profile,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/sms.py", description=__doc__.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("-n", "--messages", type=int, help=f"messages per scenario (default {DEFAULT_MESSAGES})")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=Settings().sms_batch_size,
+        help="recipients per provider call, SMS_BATCH_SIZE (default %(default)s)",
+    )
+    parser.add_argument(
+        "--distinct-texts",
+        type=int,
+        help="run one scenario with this many different texts (default: two scenarios, every text unique and one "
+        "shared text)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="default: a temporary SQLite file; a PostgreSQL URL names the server, where a fresh database is created "
+        "per scenario and dropped",
+    )
+    parser.add_argument("--redis-url", help="default: an embedded Redis in a temporary directory")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_SEND_TIMEOUT_SECONDS,
+        help="longest wait for the workers per scenario (default %(default)s s)",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run: {QUICK_MESSAGES} messages")
+    parser.add_argument("--profile", action="store_true", help="also cProfile one in-process Dispatcher.drain")
+    args = parser.parse_args(argv)
+    if args.messages is None:
+        args.messages = QUICK_MESSAGES if args.quick else DEFAULT_MESSAGES
+    if not 0 < args.messages < 10**PHONE_DIGITS:
+        parser.error(f"-n must be between 1 and {10**PHONE_DIGITS - 1}")
+    if args.batch_size < 1 or args.workers < 1:
+        parser.error("--batch-size and --workers must be positive")
+    return args
+
+
+def _terminate(signum, _frame) -> None:
+    """SIGTERM ends the run like Ctrl-C does, so the `finally` blocks stop the children and drop the database."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-sms-"))
+    # Registered before the embedded Redis, so that atexit stops Redis first and removes its directory after.
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    children = Children()
+    atexit.register(children.stop_all)
+    results: list[ScenarioResult] = []
+    profile = None
+    try:
+        redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
+        emulator_url = start_emulator(children, scratch)
+        warm_up(emulator_url)
+        for name, workload in scenarios(args):
+            print(f"{name}: {workload.messages} messages, {workload.distinct_texts} text(s)...", flush=True)
+            results.append(
+                run_scenario(
+                    name,
+                    workload,
+                    args,
+                    children=children,
+                    scratch=scratch,
+                    redis_url=redis_url,
+                    emulator_url=emulator_url,
+                )
+            )
+        if args.profile:
+            name, workload = scenarios(args)[0]
+            connect(redis_url).flushdb()
+            with FreshDatabase(args.database_url, scratch, "profile") as fresh:
+                db = Database(fresh.url)
+                try:
+                    profile = profile_drain(db, workload, redis_url, emulator_url, args.batch_size)
+                finally:
+                    db.dispose()
+            reset_emulator(emulator_url)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping the emulator and workers", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        for log in sorted(scratch.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            print(f"--- {log.name} (last lines)\n" + "\n".join(tail), file=sys.stderr)
+        return 1
+    finally:
+        children.stop_all()
+    print_table(results, args.workers)
+    if profile:
+        print("\n" + profile)
+    print(f"results: {write_results(results, args, profile).relative_to(PROJECT_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

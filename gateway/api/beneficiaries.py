@@ -1,0 +1,333 @@
+"""Beneficiaries, their grants and the SMS sent to them, as JSON: the same searches, roles and district limits as
+the console (`models.search`), and grant moves through the same function (`notifications.payments`).
+
+This module is imported by `gateway.console.beneficiaries`, which attaches its routes to the API blueprint before
+the app registers it; `gateway/api/__init__.py` is the better home for that import once its owner adds it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Response, abort, g, request
+
+from gateway.api import bp
+from gateway.auth import client_ip, json_error, token_required
+from gateway.services import get_services
+from models.grants import GrantError, GrantStatus, IllegalTransitionError, PaymentChannel, parse_amount
+from models.messages import MessageStatus
+from models.people import DISTRICTS, Language, Sex
+from models.phone import mask_national_id, mask_phone
+from models.search import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    BeneficiaryRow,
+    SearchError,
+    beneficiary_record,
+    find_visible_beneficiary,
+    parse_cursor,
+    parse_filters,
+    parse_limit,
+    parse_message_filters,
+    search_beneficiaries,
+    search_messages,
+)
+from models.staff import Role, StaffUser
+from notifications.payments import VIA_API, move_grant_as_staff
+from notifications.queues import kick
+
+MAX_REASON_LENGTH = 500
+MAX_PAYMENT_REFERENCE_LENGTH = 64
+GRANT_EVENT_FIELDS = frozenset({"status", "reason", "amount", "channel", "payment_reference"})
+
+
+def _phone(staff: StaffUser, phone: str | None) -> str | None:
+    """Viewers get masked numbers, as in the console."""
+    return phone if staff.has_role(Role.OFFICER) else mask_phone(phone)
+
+
+def _amount(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+def _when(moment) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def row_json(staff: StaffUser, row: BeneficiaryRow) -> dict:
+    return {
+        "reference": row.reference,
+        "full_name": row.full_name,
+        "sex": row.sex,
+        "year_of_birth": row.year_of_birth,
+        "district": row.district,
+        "village": row.village,
+        "phone": _phone(staff, row.phone),
+        "language": row.language,
+        "alerts_on": row.alerts_on,
+        "national_id": mask_national_id(row.national_id) if row.national_id else None,  # masked in lists
+        "grant_status": row.grant_status,
+        "grant_amount": _amount(row.grant_amount),
+        "registered_at": _when(row.registered_at),
+    }
+
+
+def message_json(staff: StaffUser, message) -> dict:
+    return {
+        "id": message.id,
+        "phone": _phone(staff, message.phone),
+        "kind": message.kind,
+        "priority": message.priority,
+        "language": message.language,
+        "body": message.body,
+        "status": message.status,
+        "failure_reason": message.failure_reason,
+        "parts": message.parts,
+        "cost": message.cost,
+        "created_at": _when(message.created_at),
+        "submitted_at": _when(message.submitted_at),
+        "final_at": _when(message.final_at),
+    }
+
+
+def _bad_request(exc: Exception) -> Response:
+    return json_error(400, str(exc))
+
+
+@bp.get("/beneficiaries")
+@token_required
+def list_beneficiaries() -> Response:
+    """A page of beneficiaries, newest first; pass `next_cursor` back as `after` for the next page."""
+    staff: StaffUser = g.staff
+    try:
+        filters = parse_filters(request.args)
+        after = parse_cursor(request.args.get("after"))
+        limit = parse_limit(request.args.get("limit"))
+    except SearchError as exc:
+        return _bad_request(exc)
+    with get_services().db.session() as session:
+        page = search_beneficiaries(session, staff, filters, after=after, limit=limit)
+    return {"items": [row_json(staff, row) for row in page.items], "next_cursor": page.next_cursor}
+
+
+def _detail(staff: StaffUser, reference: str) -> dict:
+    with get_services().db.session() as session:
+        beneficiary = find_visible_beneficiary(session, staff, reference)
+        if beneficiary is None:
+            abort(404, description=f"no beneficiary with reference {reference} in your districts")
+        found = beneficiary_record(session, beneficiary)
+        b, grant = found.beneficiary, found.grant
+        return {
+            "reference": b.reference,
+            "full_name": b.full_name,
+            "sex": b.sex,
+            "year_of_birth": b.year_of_birth,
+            "district": b.district,
+            "village": b.village,
+            "returned_from": b.returned_from,
+            "year_of_return": b.year_of_return,
+            "household_size": b.household_size,
+            "main_need": b.main_need,
+            "phone": _phone(staff, b.phone),
+            "language": b.language,
+            "alerts_on": b.alerts_on,
+            # Officers verify identities; viewers only read figures.
+            "national_id": b.national_id if staff.has_role(Role.OFFICER) else mask_national_id(b.national_id),
+            "registered_at": _when(b.created_at),
+            "registered_via": b.registered_via,
+            "grant": None
+            if grant is None
+            else {
+                "status": grant.status,
+                "amount": _amount(grant.amount),
+                "payment_channel": grant.payment_channel,
+                "payment_reference": grant.payment_reference,
+                "events": [
+                    {
+                        "from_status": event.from_status,
+                        "to_status": event.to_status,
+                        "actor": event.actor,
+                        "reason": event.reason,
+                        "at": _when(event.created_at),
+                    }
+                    for event in found.events
+                ],
+            },
+            "messages": [message_json(staff, message) for message in found.messages],
+        }
+
+
+@bp.get("/beneficiaries/<reference>")
+@token_required
+def get_beneficiary(reference: str) -> Response:
+    """One beneficiary with their grant, its whole timeline, and the latest SMS sent to them."""
+    return _detail(g.staff, reference)
+
+
+@bp.post("/beneficiaries/<reference>/grant/events")
+@token_required(role=Role.OFFICER)
+def post_grant_event(reference: str) -> Response:
+    """Move the grant: 201 with the beneficiary; 400 for bad input, 409 for a move the lifecycle does not allow."""
+    staff: StaffUser = g.staff
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return json_error(400, "send a JSON object: {status, reason?, amount?, channel?, payment_reference?}")
+    unknown = sorted(set(body) - GRANT_EVENT_FIELDS)
+    if unknown:
+        return json_error(400, f"unknown fields: {', '.join(unknown)}")
+    if not all(value is None or isinstance(value, str | int | float) for value in body.values()):
+        return json_error(400, "every field must be a string (amount may be a number)")
+    status = body.get("status")
+    if not isinstance(status, str) or status not in set(GrantStatus):
+        return json_error(400, f"status must be one of: {', '.join(GrantStatus)}")
+    notice = None
+    try:
+        amount = parse_amount(str(body["amount"])) if body.get("amount") not in (None, "") else None
+        reason = str(body.get("reason") or "")[:MAX_REASON_LENGTH] or None
+        channel = str(body["channel"]).lower() if body.get("channel") else None
+        if channel is not None and channel not in set(PaymentChannel):
+            raise GrantError(f"unknown payment channel {channel!r}; known: {', '.join(PaymentChannel)}")
+        payment_reference = str(body.get("payment_reference") or "").strip() or None
+        if payment_reference and len(payment_reference) > MAX_PAYMENT_REFERENCE_LENGTH:
+            raise GrantError(f"payment_reference is longer than {MAX_PAYMENT_REFERENCE_LENGTH} characters")
+        with get_services().db.session() as session:
+            beneficiary = find_visible_beneficiary(session, staff, reference)
+            if beneficiary is None or beneficiary.grant is None:
+                return json_error(404, f"no beneficiary with reference {reference} in your districts")
+            _, notice = move_grant_as_staff(
+                session,
+                staff,
+                beneficiary.grant,
+                status,
+                reason=reason,
+                amount=amount,
+                channel=channel,
+                payment_reference=payment_reference,
+                ip=client_ip(),
+                via=VIA_API,
+            )
+    except IllegalTransitionError as exc:
+        return json_error(409, str(exc))
+    except GrantError as exc:
+        return json_error(400, str(exc))
+    if notice is not None:
+        kick(get_services().redis, notice.priority)
+    return _detail(staff, reference), 201
+
+
+@bp.get("/messages")
+@token_required
+def list_messages() -> Response:
+    """Outbound SMS, newest first, by `reference`, `phone` or `status`; `after`/`limit` as for beneficiaries."""
+    staff: StaffUser = g.staff
+    try:
+        filters = parse_message_filters(request.args)
+        after = parse_cursor(request.args.get("after"))
+        limit = parse_limit(request.args.get("limit"))
+    except SearchError as exc:
+        return _bad_request(exc)
+    with get_services().db.session() as session:
+        page = search_messages(session, staff, filters, after=after, limit=limit)
+        items = [message_json(staff, message) for message in page.items]
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+# --- OpenAPI description -------------------------------------------------------------------------------------------
+
+
+def _query(name: str, description: str, enum=None, schema_type: str = "string") -> dict:
+    schema: dict = {"type": schema_type}
+    if enum is not None:
+        schema["enum"] = [str(value) for value in enum]
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_REFERENCE = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+_PAGING = [
+    _query("after", "next_cursor of the previous page"),
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
+    },
+]
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+OPENAPI_PATHS = {
+    "/beneficiaries": {
+        "get": {
+            "summary": "Search and filter beneficiaries (newest first, keyset pages)",
+            "parameters": [
+                _query("q", "name (any part, any case), phone number, reference or national ID"),
+                _query("district", "district", DISTRICTS),
+                _query("sex", "sex", list(Sex)),
+                _query("status", "grant status", list(GrantStatus)),
+                _query("language", "language", list(Language)),
+                _query("registered_from", "first registration date, Lesotho time (YYYY-MM-DD)"),
+                _query("registered_to", "last registration date, inclusive (YYYY-MM-DD)"),
+                *_PAGING,
+            ],
+            "responses": {
+                "200": {"description": "{items: [beneficiary], next_cursor: string|null}; national IDs masked"},
+                "400": {"description": "A filter, cursor or limit that cannot be used", "content": _ERROR},
+            },
+        }
+    },
+    "/beneficiaries/{reference}": {
+        "get": {
+            "summary": "One beneficiary with their grant, its events and their latest SMS",
+            "parameters": [_REFERENCE],
+            "responses": {
+                "200": {"description": "The beneficiary"},
+                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
+            },
+        }
+    },
+    "/beneficiaries/{reference}/grant/events": {
+        "post": {
+            "summary": "Move the grant (officer or admin); the returnee is sent the SMS notice the move calls for",
+            "parameters": [_REFERENCE],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {
+                                "status": {"type": "string", "enum": [str(s) for s in GrantStatus]},
+                                "reason": {"type": "string", "description": "required for not_eligible, withdrawn"},
+                                "amount": {"type": "string", "description": "maloti; required to approve"},
+                                "channel": {"type": "string", "enum": [str(c) for c in PaymentChannel]},
+                                "payment_reference": {"type": "string"},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": {"description": "Moved; the beneficiary as GET returns it"},
+                "400": {"description": "Bad input: unknown status, no reason, amount or channel", "content": _ERROR},
+                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
+                "409": {"description": "An illegal move; the error says which are allowed", "content": _ERROR},
+            },
+        }
+    },
+    "/messages": {
+        "get": {
+            "summary": "Outbound SMS, newest first (keyset pages)",
+            "parameters": [
+                _query("reference", "beneficiary reference"),
+                _query("phone", "phone number"),
+                _query("status", "message status", list(MessageStatus)),
+                *_PAGING,
+            ],
+            "responses": {
+                "200": {"description": "{items: [message], next_cursor: string|null}"},
+                "400": {"description": "A filter, cursor or limit that cannot be used", "content": _ERROR},
+            },
+        }
+    },
+}

@@ -1,0 +1,240 @@
+"""Staff accounts for admins: list, create, change role and districts, deactivate and reactivate, API tokens.
+
+Every change is written to the audit log in the same transaction, with the admin's e-mail as the actor. The rules
+for an account (valid e-mail, role, districts, password) are `models.staff`'s; the two below guard the console
+itself: an admin cannot lock themselves out by demoting or deactivating their own account.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, get_flashed_messages, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.auth import client_ip, current_staff, login_required
+from gateway.console import bp
+from gateway.services import get_services
+from models.audit import record
+from models.people import DISTRICTS
+from models.staff import (
+    DISTRICT_SEPARATOR,
+    MIN_PASSWORD_LENGTH,
+    ApiToken,
+    Role,
+    StaffError,
+    StaffUser,
+    create_staff,
+    issue_token,
+    parse_districts,
+    revoke_token,
+)
+
+
+def change_access(session: Session, user: StaffUser, role: str, districts, *, by: StaffUser) -> dict:
+    """Set `user`'s role and districts; returns what changed (empty if nothing). Refuses what `create_staff` would.
+
+    Everything is checked before anything is changed, so a refusal leaves `user` as it was.
+    """
+    try:
+        new_role = Role(role.strip().lower())
+    except ValueError:
+        raise StaffError(f"unknown role {role!r}; the roles are {', '.join(Role)}") from None
+    chosen = parse_districts(districts)
+    if chosen and new_role == Role.ADMIN:
+        raise StaffError("an admin sees every district; leave the districts out")
+    if user.id == by.id and new_role != Role.ADMIN:
+        raise StaffError("you cannot take the admin role from your own account; ask another admin")
+    changes = {}
+    if new_role != user.role:
+        changes["role"] = [user.role, str(new_role)]
+        user.role = new_role
+    if chosen != user.district_list:
+        changes["districts"] = [list(user.district_list), list(chosen)]
+        user.districts = DISTRICT_SEPARATOR.join(chosen)
+    session.flush()
+    return changes
+
+
+def set_active(user: StaffUser, active: bool, *, by: StaffUser) -> None:
+    """Deactivate (no login, no API token works) or reactivate an account; never one's own."""
+    if user.id == by.id and not active:
+        raise StaffError("you cannot deactivate your own account")
+    user.active = active
+
+
+def _user_or_404(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _render_list(session: Session, status: int = 200, error: str | None = None, form=None):
+    users = session.execute(select(StaffUser).order_by(StaffUser.email)).scalars().all()
+    page = render_template(
+        "staff/list.html",
+        users=users,
+        roles=list(Role),
+        districts=DISTRICTS,
+        error=error,
+        form=form or {},
+        min_password=MIN_PASSWORD_LENGTH,
+        notices=get_flashed_messages(),
+    )
+    return page, status
+
+
+def _render_detail(session: Session, user: StaffUser, status: int = 200, error: str | None = None, **extra):
+    page = render_template(
+        "staff/detail.html",
+        user=user,
+        tokens=list(user.tokens),
+        roles=list(Role),
+        districts=DISTRICTS,
+        error=error,
+        notices=get_flashed_messages(),
+        **extra,
+    )
+    return page, status
+
+
+@bp.get("/staff")
+@login_required(role=Role.ADMIN)
+def staff_list():
+    """Every staff account, and the form to create one."""
+    with get_services().db.session() as session:
+        return _render_list(session)
+
+
+@bp.post("/staff")
+@login_required(role=Role.ADMIN)
+def staff_create():
+    """Create an account with an initial password the admin passes on; audited as `staff.create`."""
+    admin = current_staff()
+    form = request.form
+    try:
+        with get_services().db.session() as session:
+            user = create_staff(
+                session, form.get("email", ""), form.get("role", ""), form.get("password", ""), form.getlist("district")
+            )
+            record(
+                session,
+                admin.email,
+                "staff.create",
+                "staff_user",
+                user.id,
+                ip=client_ip(),
+                email=user.email,
+                role=user.role,
+                districts=list(user.district_list),
+            )
+            email = user.email
+    except StaffError as exc:
+        with get_services().db.session() as session:
+            return _render_list(session, 400, str(exc), form)
+    flash(f"Created {email}. Pass the initial password on to them in person or by phone, never by e-mail.")
+    return redirect(url_for("console.staff_list"))
+
+
+@bp.get("/staff/<int:user_id>")
+@login_required(role=Role.ADMIN)
+def staff_detail(user_id: int):
+    """One account: its role and districts, whether it is active, and its API tokens."""
+    with get_services().db.session() as session:
+        return _render_detail(session, _user_or_404(session, user_id))
+
+
+@bp.post("/staff/<int:user_id>")
+@login_required(role=Role.ADMIN)
+def staff_update(user_id: int):
+    """Change role and districts; audited as `staff.update` with the old and new values."""
+    admin = current_staff()
+    with get_services().db.session() as session:
+        user = _user_or_404(session, user_id)
+        try:
+            changes = change_access(
+                session, user, request.form.get("role", ""), request.form.getlist("district"), by=admin
+            )
+        except StaffError as exc:
+            return _render_detail(session, user, 400, str(exc))
+        if changes:
+            record(
+                session, admin.email, "staff.update", "staff_user", user.id, ip=client_ip(), email=user.email, **changes
+            )
+        email = user.email
+    flash(f"Saved {email}." if changes else "Nothing changed.")
+    return redirect(url_for("console.staff_detail", user_id=user_id))
+
+
+@bp.post("/staff/<int:user_id>/active")
+@login_required(role=Role.ADMIN)
+def staff_set_active(user_id: int):
+    """Deactivate (`active=0`) or reactivate (`active=1`); audited as `staff.deactivate` / `staff.reactivate`."""
+    admin = current_staff()
+    active = request.form.get("active") == "1"
+    with get_services().db.session() as session:
+        user = _user_or_404(session, user_id)
+        try:
+            set_active(user, active, by=admin)
+        except StaffError as exc:
+            return _render_detail(session, user, 400, str(exc))
+        action = "staff.reactivate" if active else "staff.deactivate"
+        record(session, admin.email, action, "staff_user", user.id, ip=client_ip(), email=user.email)
+        email = user.email
+    flash(f"{email} is {'active again' if active else 'deactivated: they can no longer log in or use API tokens'}.")
+    return redirect(url_for("console.staff_detail", user_id=user_id))
+
+
+@bp.post("/staff/<int:user_id>/tokens")
+@login_required(role=Role.ADMIN)
+def staff_token_issue(user_id: int):
+    """Issue an API token and show it on this one page; only its hash is kept. Audited as `token.issue`."""
+    admin = current_staff()
+    with get_services().db.session() as session:
+        user = _user_or_404(session, user_id)
+        try:
+            token, plaintext = issue_token(session, user, request.form.get("name", ""))
+        except StaffError as exc:
+            return _render_detail(session, user, 400, str(exc))
+        record(
+            session,
+            admin.email,
+            "token.issue",
+            "api_token",
+            token.id,
+            ip=client_ip(),
+            staff_user=user.email,
+            name=token.name,
+            prefix=token.prefix,
+        )
+        page = _render_detail(session, user, new_token=plaintext, new_token_name=token.name)
+    response = page[0]
+    return response, 201, {"Cache-Control": "no-store"}  # the token must not stay in any cache
+
+
+@bp.post("/staff/<int:user_id>/tokens/<int:token_id>/revoke")
+@login_required(role=Role.ADMIN)
+def staff_token_revoke(user_id: int, token_id: int):
+    """Revoke a token at once; the row stays for the audit trail. Audited as `token.revoke`."""
+    admin = current_staff()
+    with get_services().db.session() as session:
+        token = session.get(ApiToken, token_id)
+        if token is None or token.staff_user_id != user_id:
+            abort(404)
+        already = token.revoked_at is not None
+        revoke_token(session, token)
+        if not already:
+            record(
+                session,
+                admin.email,
+                "token.revoke",
+                "api_token",
+                token.id,
+                ip=client_ip(),
+                staff_user=token.staff_user.email,
+                name=token.name,
+                prefix=token.prefix,
+            )
+        name = token.name
+    flash(f"Token {name!r} is revoked." if not already else f"Token {name!r} was already revoked.")
+    return redirect(url_for("console.staff_detail", user_id=user_id))

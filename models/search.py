@@ -1,0 +1,425 @@
+"""Finding beneficiaries and their messages for staff: one search box, filters, district limits, keyset pages.
+
+The console, the JSON API and the CSV export all read through here, so that they agree on who may see what: an
+officer or viewer limited to districts never gets a row from another district, whichever door they use.
+
+Pages are cut by keyset on the id, newest registration first (ids are handed out at registration), never by
+OFFSET: page 2,000 of 100,000 rows costs what page 1 costs, and a row registered while someone pages does not shift
+the pages under them. Every search term is matched through an index that already exists (reference, national ID
+and phone are unique columns); only a name is matched by pattern, and a pattern walks the id index from the newest
+row and stops at the first page full. The one slow case is a name that matches nobody: every name is read once,
+about 40 ms for 100,000 rows on PostgreSQL. A trigram index (pg_trgm) would make that a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from models.grants import Grant, GrantEvent, GrantStatus
+from models.messages import MessageStatus, OutboundMessage
+from models.people import DISTRICTS, Beneficiary, Contact, Language, Sex
+from models.phone import PhoneNumberError, normalize_phone
+from models.requests import CallbackRequest, Feedback
+from models.staff import StaffUser
+from models.ussd import UssdSessionRecord
+
+# Rows on a page unless the client asks otherwise, and the most it may ask for.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+# Rows fetched per round trip when an export walks the whole filtered list.
+EXPORT_CHUNK = 1000
+# Longest search text kept; nobody's name, number or ID is longer.
+MAX_QUERY_LENGTH = 120
+# Most rows of each kind (SMS, USSD sessions, call-backs, feedback) shown on one beneficiary's page.
+HISTORY_LIMIT = 100
+# "Registered between" dates are the programme's dates, in Lesotho time (UTC+2), as staff and reports use them.
+PROGRAMME_TIMEZONE = ZoneInfo("Africa/Maseru")
+# A search text of digits and phone punctuation with at least this many digits is also tried as a phone number.
+MIN_PHONE_DIGITS = 8
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+# LIKE wildcards typed by a user are matched literally.
+LIKE_ESCAPE = "\\"
+
+
+class SearchError(ValueError):
+    """A filter or cursor that cannot be used; the message says which and why (shown to staff, returned as 400)."""
+
+
+@dataclass(frozen=True)
+class BeneficiaryFilters:
+    """What staff asked for. Empty fields do not filter."""
+
+    q: str = ""
+    district: str | None = None
+    sex: str | None = None
+    status: str | None = None
+    language: str | None = None
+    registered_from: date | None = None
+    registered_to: date | None = None  # inclusive
+
+    def as_params(self) -> dict[str, str]:
+        """The filters as query parameters (for next-page links and the export link), empty ones left out."""
+        params = {
+            "q": self.q,
+            "district": self.district,
+            "sex": self.sex,
+            "status": self.status,
+            "language": self.language,
+            "registered_from": self.registered_from.isoformat() if self.registered_from else None,
+            "registered_to": self.registered_to.isoformat() if self.registered_to else None,
+        }
+        return {name: value for name, value in params.items() if value}
+
+
+@dataclass(frozen=True)
+class BeneficiaryRow:
+    """One line of the beneficiary list: enough to recognise a person, without loading their history."""
+
+    id: int
+    reference: str
+    full_name: str
+    sex: str
+    year_of_birth: int
+    district: str
+    village: str
+    national_id: str | None
+    registered_at: datetime
+    phone: str
+    language: str | None
+    alerts_on: bool
+    grant_status: str | None
+    grant_amount: Decimal | None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    next_cursor: str | None  # pass as `after` for the next page; None on the last page
+
+
+@dataclass
+class BeneficiaryRecord:
+    """Everything staff may see about one beneficiary, newest first where it is a history."""
+
+    beneficiary: Beneficiary
+    grant: Grant | None
+    events: list[GrantEvent] = field(default_factory=list)
+    messages: list[OutboundMessage] = field(default_factory=list)
+    ussd_sessions: list[UssdSessionRecord] = field(default_factory=list)
+    callbacks: list[CallbackRequest] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+
+
+# --- input ---------------------------------------------------------------------------------------------------------
+
+
+def _choice(value: str | None, choices, what: str) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    by_lower = {str(choice).lower(): str(choice) for choice in choices}
+    if value.lower() not in by_lower:
+        raise SearchError(f"unknown {what} {value!r}; one of: {', '.join(map(str, choices))}")
+    return by_lower[value.lower()]
+
+
+def _date(value: str | None, what: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SearchError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse_filters(args: Mapping[str, str]) -> BeneficiaryFilters:
+    """Filters from query parameters (`q`, `district`, `sex`, `status`, `language`, `registered_from`,
+    `registered_to`); raises SearchError for a value that matches nothing the programme knows."""
+    filters = BeneficiaryFilters(
+        q=" ".join((args.get("q") or "").split())[:MAX_QUERY_LENGTH],
+        district=_choice(args.get("district"), DISTRICTS, "district"),
+        sex=_choice(args.get("sex"), list(Sex), "sex"),
+        status=_choice(args.get("status"), list(GrantStatus), "grant status"),
+        language=_choice(args.get("language"), list(Language), "language"),
+        registered_from=_date(args.get("registered_from"), "registered_from"),
+        registered_to=_date(args.get("registered_to"), "registered_to"),
+    )
+    if filters.registered_from and filters.registered_to and filters.registered_from > filters.registered_to:
+        raise SearchError("registered_from is after registered_to")
+    return filters
+
+
+def parse_cursor(value: str | None) -> int | None:
+    """The `after` cursor: the id of the last row of the previous page."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise SearchError(f"bad cursor {value!r}; pass back the next_cursor of the previous page")
+    return int(value)
+
+
+def parse_limit(value: str | None) -> int:
+    value = (value or "").strip()
+    if not value:
+        return PAGE_SIZE
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise SearchError(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return int(value)
+
+
+# --- who sees what -------------------------------------------------------------------------------------------------
+
+
+def visible_districts(staff: StaffUser) -> tuple[str, ...] | None:
+    """The districts `staff` may see, or None for all of them (admins and unlimited accounts)."""
+    allowed = tuple(district for district in DISTRICTS if staff.can_see_district(district))
+    return None if len(allowed) == len(DISTRICTS) else allowed
+
+
+def find_visible_beneficiary(session: Session, staff: StaffUser, reference: str) -> Beneficiary | None:
+    """The beneficiary with `reference`, or None when there is none or it lies outside `staff`'s districts.
+
+    The two cases look the same on purpose: an officer must not learn that a reference exists elsewhere.
+    """
+    reference = reference.strip()
+    if not reference.isdigit():
+        return None
+    beneficiary = session.execute(select(Beneficiary).where(Beneficiary.reference == reference)).scalar_one_or_none()
+    if beneficiary is None or not staff.can_see_district(beneficiary.district):
+        return None
+    return beneficiary
+
+
+# --- the list ------------------------------------------------------------------------------------------------------
+
+
+def _like_escape(text: str) -> str:
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
+def _maseru_midnight_utc(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=PROGRAMME_TIMEZONE)
+
+
+def exact_terms(q: str) -> list:
+    """Conditions on unique columns, any one of which makes a row match the search box.
+
+    Reference and national ID are exact (national IDs are kept in upper case; what was typed is tried as well, for
+    rows written by other means). A text that looks like a phone number is also matched on the normalised number.
+    """
+    q = q.strip()
+    terms = [Beneficiary.reference == q, Beneficiary.national_id.in_(sorted({q, q.upper()}))]
+    if _PHONE_LIKE.fullmatch(q) and sum(char.isdigit() for char in q) >= MIN_PHONE_DIGITS:
+        try:
+            phone = normalize_phone(q)
+        except PhoneNumberError:
+            pass
+        else:
+            terms.append(Beneficiary.contact_id == select(Contact.id).where(Contact.phone == phone).scalar_subquery())
+    return terms
+
+
+def name_term(q: str):
+    """A text with a letter in it matches names without regard to case, anywhere in them ("moko" finds "Palesa
+    Mokoena"); None for a text without letters, which is no name."""
+    q = q.strip()
+    if not any(char.isalpha() for char in q):
+        return None
+    return func.lower(Beneficiary.full_name).like(f"%{_like_escape(q.lower())}%", escape=LIKE_ESCAPE)
+
+
+def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFilters):
+    """What the search box means for these filters: the exact matches when there are any, else the name match.
+
+    Asking the unique columns first (a few index lookups) and the name only when they find nothing keeps a
+    reference, phone or ID search from paying for a pattern over every name, and keeps the name query simple
+    enough for the planner to walk the id index and stop at the first page full.
+    """
+    if not filters.q:
+        return None
+    exact = or_(*exact_terms(filters.q))
+    probe = _filtered(select(Beneficiary.id).join(Contact, Beneficiary.contact_id == Contact.id), staff, filters)
+    if filters.status:
+        probe = probe.outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
+    if session.execute(probe.where(exact).limit(1)).first() is not None:
+        return exact
+    name = name_term(filters.q)
+    return name if name is not None else false()
+
+
+def _filtered(statement: Select, staff: StaffUser, filters: BeneficiaryFilters) -> Select:
+    conditions = []
+    allowed = visible_districts(staff)
+    if allowed is not None:
+        conditions.append(Beneficiary.district.in_(allowed))
+    if filters.district:
+        conditions.append(Beneficiary.district == filters.district)
+    if filters.sex:
+        conditions.append(Beneficiary.sex == filters.sex)
+    if filters.status:
+        conditions.append(Grant.status == filters.status)
+    if filters.language:
+        conditions.append(Contact.language == filters.language)
+    if filters.registered_from:
+        conditions.append(Beneficiary.created_at >= _maseru_midnight_utc(filters.registered_from))
+    if filters.registered_to:
+        conditions.append(Beneficiary.created_at < _maseru_midnight_utc(filters.registered_to + timedelta(days=1)))
+    return statement.where(*conditions)
+
+
+def _rows_statement(staff: StaffUser, filters: BeneficiaryFilters, match) -> Select:
+    statement = (
+        select(
+            Beneficiary.id,
+            Beneficiary.reference,
+            Beneficiary.full_name,
+            Beneficiary.sex,
+            Beneficiary.year_of_birth,
+            Beneficiary.district,
+            Beneficiary.village,
+            Beneficiary.national_id,
+            Beneficiary.created_at,
+            Contact.phone,
+            Contact.language,
+            Contact.alerts_on,
+            Grant.status,
+            Grant.amount,
+        )
+        .join(Contact, Beneficiary.contact_id == Contact.id)
+        .outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
+    )
+    statement = _filtered(statement, staff, filters)
+    if match is not None:
+        statement = statement.where(match)
+    return statement.order_by(Beneficiary.id.desc())
+
+
+def search_beneficiaries(
+    session: Session, staff: StaffUser, filters: BeneficiaryFilters, *, after: int | None = None, limit: int = PAGE_SIZE
+) -> Page:
+    """One page of the beneficiaries `staff` may see that match `filters`, newest first, after the row `after`."""
+    statement = _rows_statement(staff, filters, search_condition(session, staff, filters))
+    if after is not None:
+        statement = statement.where(Beneficiary.id < after)
+    rows = [BeneficiaryRow(*row) for row in session.execute(statement.limit(limit + 1))]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=rows, next_cursor=str(rows[-1].id) if more else None)
+
+
+def count_beneficiaries(session: Session, staff: StaffUser, filters: BeneficiaryFilters) -> int:
+    """How many rows an export of `filters` holds, for the audit entry."""
+    statement = (
+        select(func.count())
+        .select_from(Beneficiary)
+        .join(Contact, Beneficiary.contact_id == Contact.id)
+        .outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
+    )
+    statement = _filtered(statement, staff, filters)
+    match = search_condition(session, staff, filters)
+    return session.execute(statement if match is None else statement.where(match)).scalar_one()
+
+
+def iter_beneficiaries(
+    session: Session, staff: StaffUser, filters: BeneficiaryFilters, chunk: int = EXPORT_CHUNK
+) -> Iterator[BeneficiaryRow]:
+    """Every matching row, a keyset page at a time, so that an export of 100,000 rows never holds them all."""
+    after = None
+    while True:
+        page = search_beneficiaries(session, staff, filters, after=after, limit=chunk)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        after = int(page.next_cursor)
+
+
+# --- one beneficiary -----------------------------------------------------------------------------------------------
+
+
+def beneficiary_record(session: Session, beneficiary: Beneficiary, limit: int = HISTORY_LIMIT) -> BeneficiaryRecord:
+    """The profile, the grant and its whole timeline, and the latest SMS, USSD sessions, call-backs and feedback."""
+    grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
+    events = []
+    if grant is not None:
+        timeline = select(GrantEvent).where(GrantEvent.grant_id == grant.id).order_by(GrantEvent.id)
+        events = list(session.execute(timeline).scalars())
+    contact_id, phone = beneficiary.contact_id, beneficiary.phone
+
+    def latest(model, condition, order):
+        return list(session.execute(select(model).where(condition).order_by(order.desc()).limit(limit)).scalars())
+
+    return BeneficiaryRecord(
+        beneficiary=beneficiary,
+        grant=grant,
+        events=events,
+        messages=latest(
+            OutboundMessage,
+            or_(OutboundMessage.contact_id == contact_id, OutboundMessage.phone == phone),
+            OutboundMessage.id,
+        ),
+        ussd_sessions=latest(UssdSessionRecord, UssdSessionRecord.phone == phone, UssdSessionRecord.id),
+        callbacks=latest(CallbackRequest, CallbackRequest.contact_id == contact_id, CallbackRequest.id),
+        feedback=latest(Feedback, Feedback.contact_id == contact_id, Feedback.id),
+    )
+
+
+# --- outbound SMS --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageFilters:
+    reference: str | None = None
+    phone: str | None = None  # E.164
+    status: str | None = None
+
+
+def parse_message_filters(args: Mapping[str, str]) -> MessageFilters:
+    """`reference`, `phone` (any way of writing a served number) and `status` from query parameters."""
+    phone = (args.get("phone") or "").strip()
+    if phone:
+        try:
+            phone = normalize_phone(phone)
+        except PhoneNumberError as exc:
+            raise SearchError(f"phone {phone!r}: {exc}") from None
+    return MessageFilters(
+        reference=(args.get("reference") or "").strip() or None,
+        phone=phone or None,
+        status=_choice(args.get("status"), list(MessageStatus), "message status"),
+    )
+
+
+def search_messages(
+    session: Session, staff: StaffUser, filters: MessageFilters, *, after: int | None = None, limit: int = PAGE_SIZE
+) -> Page:
+    """One page of outbound SMS, newest first. Staff limited to districts see only messages to beneficiaries of
+    those districts (a message to a number that never registered belongs to no district, so only to all-district
+    accounts)."""
+    statement = select(OutboundMessage).order_by(OutboundMessage.id.desc())
+    allowed = visible_districts(staff)
+    if allowed is not None or filters.reference:
+        beneficiaries = select(Beneficiary.contact_id)
+        if allowed is not None:
+            beneficiaries = beneficiaries.where(Beneficiary.district.in_(allowed))
+        if filters.reference:
+            beneficiaries = beneficiaries.where(Beneficiary.reference == filters.reference)
+        statement = statement.where(OutboundMessage.contact_id.in_(beneficiaries))
+    if filters.phone:
+        statement = statement.where(OutboundMessage.phone == filters.phone)
+    if filters.status:
+        statement = statement.where(OutboundMessage.status == filters.status)
+    if after is not None:
+        statement = statement.where(OutboundMessage.id < after)
+    items = list(session.execute(statement.limit(limit + 1)).scalars())
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next_cursor=str(items[-1].id) if more else None)
