@@ -28,6 +28,9 @@ def make_engine(url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):
+        # The driver's own transaction handling starts transactions late and lets the release of a first
+        # savepoint commit; SQLAlchemy's documented remedy: the driver stays out, and we say BEGIN ourselves.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -36,6 +39,13 @@ def make_engine(url: str, **kwargs) -> Engine:
         # every writing USSD hop wait for an fsync.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection):
+        # IMMEDIATE takes the write lock up front: two transactions that read and then write would otherwise
+        # deadlock on the upgrade, and SQLite answers one of them "database is locked" at once. SQLite is for
+        # development and tests, where serialising writers costs nothing that matters.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

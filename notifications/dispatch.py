@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Integer, String, and_, column, func, or_, select, update, values
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -180,21 +180,22 @@ class Dispatcher:
             .order_by(OutboundMessage.id)
             .limit(round_size)
         ).all()
-        open_batches: dict[str, list[tuple[int, str]]] = {}
+        open_batches: dict[str, tuple[list[tuple[int, str]], set[str]]] = {}
         batches: list[tuple[str, list[tuple[int, str]]]] = []
         for message_id, phone, body in rows:
-            batch = open_batches.get(body)
-            if batch is None or len(batch) >= batch_size or any(p == phone for _, p in batch):
+            batch, phones = open_batches.get(body) or (None, set())
+            if batch is None or len(batch) >= batch_size or phone in phones:
                 if len(batches) >= self.settings.sms_send_concurrency * BATCHES_PER_THREAD:
                     continue  # this text waits for the next round
-                batch = open_batches[body] = []
+                batch, phones = open_batches[body] = ([], set())
                 batches.append((body, batch))
             batch.append((message_id, phone))
+            phones.add(phone)
         return batches
 
     def _claim(self, session: Session, ids: list[int], token: str) -> dict[int, str]:
         """Mark `ids` as ours if they are still queued; returns the ones we got, with their numbers."""
-        session.execute(
+        rows = session.execute(
             update(OutboundMessage)
             .where(OutboundMessage.id.in_(ids), OutboundMessage.status == MessageStatus.QUEUED)
             .values(
@@ -203,10 +204,8 @@ class Dispatcher:
                 claimed_at=utcnow(),
                 attempts=OutboundMessage.attempts + 1,
             )
+            .returning(OutboundMessage.id, OutboundMessage.phone)
             .execution_options(synchronize_session=False)
-        )
-        rows = session.execute(
-            select(OutboundMessage.id, OutboundMessage.phone).where(OutboundMessage.claim_token == token)
         ).all()
         return dict(rows)
 
@@ -249,16 +248,7 @@ class Dispatcher:
                 result = results.get(phone) or RecipientResult.retry(phone, "missing from answer")
                 if result.outcome == Outcome.ACCEPTED:
                     accepted.append(
-                        {
-                            "id": message_id,
-                            "status": MessageStatus.SUBMITTED,
-                            "provider_message_id": result.message_id,
-                            "cost": result.cost,
-                            "submitted_at": now,
-                            "claim_token": None,
-                            "last_error": None,
-                            **({"parts": result.parts} if result.parts else {}),
-                        }
+                        {"id": message_id, "pid": result.message_id, "cost": result.cost, "parts": result.parts}
                     )
                 else:
                     others[message_id] = result
@@ -268,8 +258,8 @@ class Dispatcher:
                             "The SMS account is out of credit: sending is paused. Top up the account.",
                         )
         with self.db.session() as session:
-            for rows in _same_keys(accepted):
-                session.execute(update(OutboundMessage), rows)
+            if accepted:
+                _mark_accepted(session, accepted, now)
             if unknown:
                 for message_id, error in unknown.items():
                     session.execute(
@@ -290,7 +280,7 @@ class Dispatcher:
                             OutboundMessage.provider_message_id.in_(
                                 select(DeliveryReport.provider_message_id).where(
                                     DeliveryReport.provider_message_id.in_(
-                                        [row["provider_message_id"] for row in accepted]
+                                        [row["pid"] for row in accepted]
                                     )
                                 )
                             ),
@@ -403,6 +393,36 @@ class Dispatcher:
             .order_by(DeliveryReport.id)
             .limit(1)
         ).scalar_one_or_none()
+
+
+def _mark_accepted(session: Session, accepted: list[dict], now: datetime) -> None:
+    """Record every accepted message of a round (provider id, cost, parts) in as few statements as the database
+    allows: on PostgreSQL one UPDATE … FROM (VALUES …), a single round trip; on SQLite, which runs in-process and
+    has no column list for a VALUES alias, one executemany."""
+    fixed = {"status": MessageStatus.SUBMITTED, "submitted_at": now, "claim_token": None, "last_error": None}
+    if session.get_bind().dialect.name != "postgresql":
+        rows = [
+            {"id": row["id"], "provider_message_id": row["pid"], "cost": row["cost"], **fixed}
+            | ({"parts": row["parts"]} if row["parts"] else {})
+            for row in accepted
+        ]
+        for group in _same_keys(rows):
+            session.execute(update(OutboundMessage), group)
+        return
+    table = values(
+        column("id", Integer), column("pid", String), column("cost", String), column("parts", Integer), name="accepted"
+    ).data([(row["id"], row["pid"], row["cost"], row["parts"]) for row in accepted])
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == table.c.id)
+        .values(
+            provider_message_id=table.c.pid,
+            cost=table.c.cost,
+            parts=func.coalesce(table.c.parts, OutboundMessage.parts),
+            **fixed,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _same_keys(rows: list[dict]) -> list[list[dict]]:

@@ -69,6 +69,7 @@ def _unrouted_error(error: HTTPException):
 def init_app(app: Flask) -> None:
     # The route modules attach themselves to `bp`; importing them here keeps this file their table of contents.
     from gateway.api import (
+        beneficiaries,  # noqa: F401
         campaigns,  # noqa: F401
         openapi,  # noqa: F401
     )

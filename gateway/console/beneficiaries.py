@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 from flask import Response, abort, flash, g, redirect, render_template, request, stream_with_context, url_for
 
-import gateway.api.beneficiaries  # noqa: F401  (attaches the API routes; see that module's docstring)
 from gateway.auth import client_ip, login_required
 from gateway.console import bp
 from gateway.services import get_services
