@@ -244,7 +244,10 @@ class UssdEngine:
             hop.state.last_text, hop.state.last_body = request.text, body
             hop.state.ended = hop.end_key is not None
             self.store.save(request.session_id, request.phone, hop.state, hop.draft)
-            log.info("hop from %s: %s", mask_phone(request.phone), hop.end_key or hop.frame.screen)
+            # DEBUG: at hundreds of hops a second a line per hop would drown the lines operators need (changes,
+            # refusals, errors, all at INFO and above, all with the session id), and costs a tenth of a hop's time.
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("hop from %s: %s", mask_phone(request.phone), hop.end_key or hop.frame.screen)
             return UssdResponse.from_body(body)
 
     def preview(self, frame: Frame, language: str | None, answers: dict[str, Any] | None = None) -> list[str]:

@@ -47,3 +47,9 @@ def get_runtime() -> Runtime:
     if _runtime is None:
         _runtime = Runtime(load_settings())
     return _runtime
+
+
+def set_runtime(runtime: Runtime) -> None:
+    """Make `runtime` the process's own (the worker sets it once, before it runs any job)."""
+    global _runtime
+    _runtime = runtime

@@ -7,12 +7,12 @@ import os
 import threading
 
 import redis
-from rq import Worker
+from rq import SimpleWorker
 
 from config import Settings
 from config.redis import connect
 from notifications.queues import queues
-from notifications.runtime import Runtime
+from notifications.runtime import Runtime, set_runtime
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     os.environ["REDIS_URL"] = settings.redis_url
     os.environ["DATABASE_URL"] = settings.database_url
     runtime = Runtime(settings)
+    set_runtime(runtime)  # the jobs, run in this process, use the same one
     stop = threading.Event()
     sweeper = Sweeper(runtime, stop)
     sweeper.start()
@@ -50,6 +51,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     connection: redis.Redis = connect(settings.redis_url, socket_timeout=None)
     try:
         runtime.dispatcher.sweep()
-        Worker(queues(connection), connection=connection).work(burst=burst, with_scheduler=not burst)
+        # SimpleWorker runs jobs in this process instead of forking a work horse per job: the database pool, the
+        # provider's keep-alive connections and the sending threads then outlive a job, which saves a fork and a
+        # rebuild on every drain slice (a slice is seconds long, so a message waits that much less to start).
+        SimpleWorker(queues(connection), connection=connection).work(burst=burst, with_scheduler=not burst)
     finally:
         stop.set()
