@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import redis
 from sqlalchemy import Integer, String, and_, column, func, or_, select, update, values
@@ -58,6 +59,12 @@ from notifications.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
+# Redis set of the message ids of a round whose provider call has begun; kept as long as their outcome may be
+# settled, plus a margin.
+STARTED_KEY = "sms:started:{token}"
+STARTED_KEY_SLACK_SECONDS = 3600
+# Written first into a round's record, so that a round whose worker died before any call still has one.
+ROUND_MARKER = 0
 # Batches a round holds per sending thread: enough to spread a round's bookkeeping over many calls, few enough
 # that a round's claimed rows leave within a few calls' time.
 BATCHES_PER_THREAD = 4
@@ -130,10 +137,11 @@ class Dispatcher:
         self.limiter.refund(len(ids) - len(claimed))
         if not claimed:
             return len(ids)  # another worker took them; look again
+        self._note_started(token, [ROUND_MARKER])  # the round's record exists, though no call has begun yet
         batches = [(body, [(i, phone) for i, phone in batch if i in claimed]) for body, batch in batches]
         batches = [(body, batch) for body, batch in batches if batch]
         with log_context(claim=token[:8]):
-            outcomes = list(self._pool().map(self._call, batches))
+            outcomes = list(self._pool().map(partial(self._call, token), batches))
             self._record(token, outcomes)
         return len(claimed)
 
@@ -209,9 +217,14 @@ class Dispatcher:
         ).all()
         return dict(rows)
 
-    def _call(self, batch: tuple[str, list[tuple[int, str]]]) -> tuple[list[tuple[int, str]], object]:
-        """One provider call (in a pool thread): the batch's rows with the results, or the exception raised."""
+    def _call(self, token: str, batch: tuple[str, list[tuple[int, str]]]) -> tuple[list[tuple[int, str]], object]:
+        """One provider call (in a pool thread): the batch's rows with the results, or the exception raised.
+
+        Before the call, the rows are written down in Redis as "call started": if the worker dies, the sweep puts
+        rows that never got that far straight back in the queue, and only the others wait for delivery reports.
+        """
         body, rows = batch
+        self._note_started(token, [message_id for message_id, _ in rows])
         try:
             return rows, self.provider.send(body, [phone for _, phone in rows])
         except (ProviderUnavailableError, ProviderRejectedError) as exc:
@@ -279,9 +292,7 @@ class Dispatcher:
                             OutboundMessage.id.in_(ids),
                             OutboundMessage.provider_message_id.in_(
                                 select(DeliveryReport.provider_message_id).where(
-                                    DeliveryReport.provider_message_id.in_(
-                                        [row["pid"] for row in accepted]
-                                    )
+                                    DeliveryReport.provider_message_id.in_([row["pid"] for row in accepted])
                                 )
                             ),
                         )
@@ -353,9 +364,19 @@ class Dispatcher:
                 .where(OutboundMessage.status == MessageStatus.SUBMITTING, OutboundMessage.claimed_at < claim_cutoff)
                 .order_by(OutboundMessage.id)
             ).scalars()
+            stuck = list(stuck)
+            started = self._calls_started({message.claim_token for message in stuck if message.claim_token})
             for message in stuck:
                 report = self._unclaimed_report_for(session, message)
-                if report is not None:
+                if message.claim_token in started and message.id not in started[message.claim_token]:
+                    # The worker died before this row's call began: it was never sent, so it simply goes back.
+                    message.status = MessageStatus.QUEUED
+                    message.claim_token = None
+                    message.attempts = max(message.attempts - 1, 0)
+                    message.last_error = "worker stopped before sending; queued again"
+                    log.info("message %s was claimed but never sent; queued again", message.id)
+                    settled += 1
+                elif report is not None:
                     message.status = MessageStatus.SUBMITTED
                     message.provider_message_id = report.provider_message_id
                     message.submitted_at = message.claimed_at
@@ -380,6 +401,32 @@ class Dispatcher:
                     log.error("message %s outcome unknown; marked failed and alerted", message.id)
                     settled += 1
         return settled
+
+    def _note_started(self, token: str, message_ids: list[int]) -> None:
+        started = STARTED_KEY.format(token=token)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(started, *message_ids)
+            pipe.expire(started, self.settings.sms_unknown_outcome_seconds + STARTED_KEY_SLACK_SECONDS)
+            pipe.execute()
+
+    def _calls_started(self, tokens: set[str]) -> dict[str, set[int]]:
+        """For each claim token whose record Redis still holds, the message ids whose provider call began."""
+        if not tokens:
+            return {}
+        ordered = sorted(tokens)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for token in ordered:
+                pipe.exists(STARTED_KEY.format(token=token))
+                pipe.smembers(STARTED_KEY.format(token=token))
+            answers = pipe.execute()
+        known: dict[str, set[int]] = {}
+        for index, token in enumerate(ordered):
+            exists, members = answers[2 * index], answers[2 * index + 1]
+            # A token with no record at all is ambiguous (Redis restarted, or the worker died between the claim
+            # and the record): only a round whose record exists can vouch for the rows it does not list.
+            if exists:
+                known[token] = {int(member) for member in members}
+        return known
 
     def _unclaimed_report_for(self, session: Session, message: OutboundMessage) -> DeliveryReport | None:
         """A kept report to the same number since the claim: the provider did accept that call."""

@@ -12,7 +12,7 @@ from models.grants import find_grant_by_reference
 from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage, SystemAlert
 from models.people import get_or_create_contact
 from notifications.delivery import record_delivery_report
-from notifications.dispatch import Dispatcher
+from notifications.dispatch import ROUND_MARKER, Dispatcher
 from notifications.grants import change_grant_status
 from notifications.outbox import owe_text
 from notifications.provider import AfricasTalkingProvider
@@ -210,3 +210,20 @@ def test_bulk_waits_while_bulk_is_not_allowed_and_transactional_does_not(db, dis
     assert dispatcher.drain(MessagePriority.BULK) == (0, False)
     assert dispatcher.drain(MessagePriority.TRANSACTIONAL) == (1, False)
     assert sent_to(emulator) == [notice_phone]
+
+
+def test_rows_claimed_but_never_sent_go_straight_back_to_the_queue(db, dispatcher, sms_settings, emulator):
+    phone = next_phone()
+    queue_texts(db, {phone: "Hello"})
+    with db.session() as session:  # a worker claims a round, writes its record, and dies before the call
+        ids = list(session.execute(select(OutboundMessage.id)).scalars())
+        dispatcher._claim(session, ids, "diedearly")
+    dispatcher._note_started("diedearly", [ROUND_MARKER])
+    dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0)
+    time.sleep(0.01)
+    assert dispatcher.sweep()["settled"] == 1
+    assert statuses(db) == {MessageStatus.QUEUED: 1}
+    dispatcher.drain(MessagePriority.TRANSACTIONAL)
+    assert sent_to(emulator) == [phone]
+    with db.session() as session:
+        assert session.execute(select(OutboundMessage.attempts)).scalar_one() == 1
