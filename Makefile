@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign clean
+.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,9 @@ bench-sms: install
 
 bench-campaign: install
 	$(BIN)/python bench/campaign.py
+
+bench-console: install
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis

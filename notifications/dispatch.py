@@ -22,10 +22,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 
 import redis
 from sqlalchemy import Integer, String, and_, column, func, or_, select, update, values
@@ -76,6 +75,15 @@ ALERT_OUTCOME_UNKNOWN = "sms_outcome_unknown"
 
 
 @dataclass
+class _Round:
+    """A claimed round whose provider calls are in flight."""
+
+    token: str
+    futures: list[Future]
+    size: int
+
+
+@dataclass
 class Dispatcher:
     settings: Settings
     db: Database
@@ -95,55 +103,82 @@ class Dispatcher:
     # -- sending ------------------------------------------------------------------------------------------------
 
     def drain(self, priority: MessagePriority | str, time_budget: float | None = None) -> tuple[int, bool]:
-        """Send rounds until nothing is due or `time_budget` seconds pass; returns (messages, more_left)."""
+        """Send rounds until nothing is due or `time_budget` seconds pass; returns (messages, more_left).
+
+        Rounds overlap: while one round's provider calls are in flight, the previous round's results are written
+        and the next round is claimed, so the database work hides behind the network instead of adding to it.
+        """
         started = time.monotonic()
         handled = 0
-        while True:
-            count = self.send_round(priority)
-            if count == 0:
-                return handled, False
-            handled += count
-            if time_budget is not None and time.monotonic() - started > time_budget:
-                return handled, True
+        in_flight = self._start_round(priority)
+        while in_flight is not None:
+            over_budget = time_budget is not None and time.monotonic() - started > time_budget
+            following = None if over_budget else self._start_round(priority)
+            handled += self._finish_round(in_flight)
+            if over_budget:
+                return handled, self._has_due(priority)
+            # Recording may have put rows back in the queue (a retry with no backoff): look once more.
+            in_flight = following if following is not None else self._start_round(priority)
+        return handled, False
 
     def send_round(self, priority: MessagePriority | str) -> int:
-        """Claim a round of batches, send them SMS_SEND_CONCURRENCY at a time, record every result at once.
+        """One round, start to finish: claim, send, record. Returns how many messages it handled (0: none due,
+        paused, or bulk held)."""
+        in_flight = self._start_round(priority)
+        return 0 if in_flight is None else self._finish_round(in_flight)
 
-        Returns how many messages the round handled (0: nothing due, paused, or bulk held). The provider calls of
-        a round overlap, and the gateway's own bookkeeping (one read-and-claim, one write, one Redis round trip
-        per round) is shared by all of them. A round holds at most one second of the send rate, or one full
-        batch, so a worker that dies leaves only that round's rows unsettled.
+    def _start_round(self, priority: MessagePriority | str) -> _Round | None:
+        """Claim a round of batches and hand its provider calls to the sending threads; None when nothing is due.
+
+        A round holds at most one second of the send rate, or SMS_SEND_CONCURRENCY x BATCHES_PER_THREAD full
+        batches, and its bookkeeping (one read-and-claim, one write, two Redis round trips) is shared by all its
+        calls. Claimed rows are always rows about to be sent: the rate-limit wait happens before the claim.
         """
         priority = MessagePriority(priority)
-        if priority == MessagePriority.BULK and not self.bulk_allowed():
-            return 0
-        token = uuid.uuid4().hex
-        claimed: dict[int, str] = {}
-        with self.db.session() as session:
-            batches = self._plan_round(session, priority)
-            ids = [message_id for _, batch in batches for message_id, _ in batch]
-            if not ids:
-                return 0
-            wait = self.limiter.reserve(len(ids))
-            if wait < 0:  # sending is paused (out of credit, credentials refused)
-                return 0
-            if wait == 0:
-                claimed = self._claim(session, ids, token)
-        if wait > 0:
-            # Wait before claiming, with no transaction open: claimed rows are always rows about to be sent.
-            self.sleep(wait)
+        while True:
+            if priority == MessagePriority.BULK and not self.bulk_allowed():
+                return None
+            token = uuid.uuid4().hex
+            claimed: dict[int, str] = {}
             with self.db.session() as session:
-                claimed = self._claim(session, ids, token)
-        self.limiter.refund(len(ids) - len(claimed))
-        if not claimed:
-            return len(ids)  # another worker took them; look again
+                batches = self._plan_round(session, priority)
+                ids = [message_id for _, batch in batches for message_id, _ in batch]
+                if not ids:
+                    return None
+                wait = self.limiter.reserve(len(ids))
+                if wait < 0:  # sending is paused (out of credit, credentials refused)
+                    return None
+                if wait == 0:
+                    claimed = self._claim(session, ids, token)
+            if wait > 0:
+                # Wait before claiming, with no transaction open.
+                self.sleep(wait)
+                with self.db.session() as session:
+                    claimed = self._claim(session, ids, token)
+            self.limiter.refund(len(ids) - len(claimed))
+            if claimed:
+                break
+            # Another worker took them all; look again.
         self._note_started(token, [ROUND_MARKER])  # the round's record exists, though no call has begun yet
         batches = [(body, [(i, phone) for i, phone in batch if i in claimed]) for body, batch in batches]
         batches = [(body, batch) for body, batch in batches if batch]
-        with log_context(claim=token[:8]):
-            outcomes = list(self._pool().map(partial(self._call, token), batches))
-            self._record(token, outcomes)
-        return len(claimed)
+        pool = self._pool()
+        futures = [pool.submit(self._call, token, batch) for batch in batches]
+        return _Round(token=token, futures=futures, size=len(claimed))
+
+    def _finish_round(self, round_: _Round) -> int:
+        """Wait for a round's calls and record every result in one transaction; returns the round's size."""
+        with log_context(claim=round_.token[:8]):
+            outcomes = [future.result() for future in round_.futures]
+            self._record(round_.token, outcomes)
+        return round_.size
+
+    def _has_due(self, priority: MessagePriority | str) -> bool:
+        with self.db.session() as session:
+            return (
+                session.execute(select(OutboundMessage.id).where(self._due(MessagePriority(priority))).limit(1)).first()
+                is not None
+            )
 
     def paused(self) -> bool:
         return bool(self.redis.exists(PAUSED_KEY))
