@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.grants import Grant, GrantEvent, GrantStatus
@@ -236,7 +236,11 @@ def name_term(q: str):
     q = q.strip()
     if not any(char.isalpha() for char in q):
         return None
-    return func.lower(Beneficiary.full_name).like(f"%{_like_escape(q.lower())}%", escape=LIKE_ESCAPE)
+    # The pattern is written into the SQL, not bound: psycopg prepares a statement run 5 times, and PostgreSQL's
+    # generic plan for `LIKE $1` cannot know that the trigram index will find few rows (measured: 41-55 ms instead
+    # of under 1 ms for a name that matches nobody). SQLAlchemy quotes the literal.
+    pattern = bindparam("name_pattern", f"%{_like_escape(q.lower())}%", literal_execute=True)
+    return func.lower(Beneficiary.full_name).like(pattern, escape=LIKE_ESCAPE)
 
 
 def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFilters):
