@@ -11,9 +11,10 @@ Exactly once, step by step:
 The one window no design can close: the provider accepted the batch and the worker died (or the answer timed out)
 before step 3 was recorded. The rows stay `submitting`; the sweep then looks for the provider's delivery reports
 for those numbers (reports for ids we never stored are kept for exactly this) and adopts them. If no report comes
-within `SMS_UNKNOWN_OUTCOME_SECONDS`, the message is marked failed with `OutcomeUnknown` and staff are alerted;
-it is not re-sent on its own, because a message the provider may have accepted must not be sent twice. An operator
-can re-send it with `flask --app wsgi sms retry-failed`.
+within `SMS_UNKNOWN_OUTCOME_SECONDS` (the provider reports on every message it takes, so silence that long means
+it did not take it: the worker died before the request left), the message is queued again, noted `OutcomeUnknown`,
+and staff are alerted. A duplicate is then possible only if the provider took the first one and never reported on
+it.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ ROUND_MARKER = 0
 # Batches a round holds per sending thread: enough to spread a round's bookkeeping over many calls, few enough
 # that a round's claimed rows leave within a few calls' time.
 BATCHES_PER_THREAD = 4
-# The failure reason of a message whose provider call outcome was never learnt.
+# Noted on a message sent again because the outcome of its first provider call was never learnt.
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 ALERT_NO_CREDIT = "sms_no_credit"
 ALERT_CREDENTIALS = "sms_credentials"
@@ -180,9 +181,6 @@ class Dispatcher:
                 is not None
             )
 
-    def paused(self) -> bool:
-        return bool(self.redis.exists(PAUSED_KEY))
-
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
@@ -191,6 +189,7 @@ class Dispatcher:
         return self._executor
 
     def close(self) -> None:
+        """Let the sending threads finish and stop (the worker calls this on its way out)."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -422,18 +421,19 @@ class Dispatcher:
                     log.info("message %s settled by delivery report %s", message.id, report.provider_message_id)
                     settled += 1
                 elif as_utc(message.claimed_at) < unknown_cutoff:
-                    message.status = MessageStatus.FAILED
-                    message.failure_reason = OUTCOME_UNKNOWN
-                    message.final_at = now
+                    # The provider reports on every message it takes; none in all this time means it did not take
+                    # this one (the worker died before the request left). Send it again, and say so.
+                    message.status = MessageStatus.QUEUED
                     message.claim_token = None
+                    message.last_error = OUTCOME_UNKNOWN
                     session.add(
                         SystemAlert(
                             kind=ALERT_OUTCOME_UNKNOWN,
-                            text=f"SMS {message.id} may or may not have been sent (worker stopped mid-call). "
-                            "Check with the recipient; `flask --app wsgi sms retry-failed` re-sends it.",
+                            text=f"SMS {message.id} was re-sent: its worker stopped during the provider call and no "
+                            "delivery report came for it. If the provider did take the first one, it arrives twice.",
                         )
                     )
-                    log.error("message %s outcome unknown; marked failed and alerted", message.id)
+                    log.warning("message %s had no report after its worker died mid-call; queued again", message.id)
                     settled += 1
         return settled
 

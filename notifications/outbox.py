@@ -64,7 +64,7 @@ def owe_message(
 def requeue_failed(session: Session, since: datetime | None = None) -> int:
     """Put failed messages (optionally only those created since `since`) back in the queue; returns how many.
 
-    For an operator after an outage or an `OutcomeUnknown` alert: this is the one path that may re-send a message
+    For an operator after an outage: this is a path that may re-send a message
     the provider might already have taken, so it runs only when a person asks.
     """
     conditions = [OutboundMessage.status == MessageStatus.FAILED]

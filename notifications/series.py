@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.base import as_utc, utcnow
-from models.campaigns import Audience, Campaign, CampaignKind, CovidSeries
+from models.campaigns import Audience, CampaignKind, CovidSeries
 from models.db import Database
 from models.people import Language
 from notifications.campaigns import create_campaign, send_campaign
@@ -80,11 +80,3 @@ def run_due_series(db: Database, now: datetime | None = None) -> int:
             next_run += interval
         series.next_run_at = next_run
         return 1
-
-
-def series_campaigns(session: Session) -> list[Campaign]:
-    return list(
-        session.execute(
-            select(Campaign).where(Campaign.kind == CampaignKind.COVID_SERIES).order_by(Campaign.id)
-        ).scalars()
-    )

@@ -57,3 +57,4 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         SimpleWorker(queues(connection), connection=connection).work(burst=burst, with_scheduler=not burst)
     finally:
         stop.set()
+        runtime.dispatcher.close()

@@ -173,17 +173,25 @@ def test_a_hung_provider_call_is_settled_by_its_delivery_report_not_resent(db, d
     assert sent_to(emulator) == [phone]
 
 
-def test_a_mid_call_death_with_no_report_is_marked_unknown_and_alerted_not_resent(db, dispatcher, sms_settings):
-    queue_texts(db, {next_phone(): "Hello"})
+def test_a_mid_call_death_with_no_report_in_the_window_is_sent_again_and_alerted(
+    db, dispatcher, sms_settings, emulator
+):
+    phone = next_phone()
+    queue_texts(db, {phone: "Hello"})
     with db.session() as session:  # what a worker leaves behind when it dies during the provider call
         dispatcher._claim(session, list(session.execute(select(OutboundMessage.id)).scalars()), "deadworker")
-    dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0, sms_unknown_outcome_seconds=0)
+    dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0)
     time.sleep(0.01)
+    assert dispatcher.sweep()["settled"] == 0  # within the window: wait for a delivery report
+    assert statuses(db) == {MessageStatus.SUBMITTING: 1}
+    dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0, sms_unknown_outcome_seconds=0)
     assert dispatcher.sweep()["settled"] == 1
     with db.session() as session:
         message = session.execute(select(OutboundMessage)).scalar_one()
-        assert (message.status, message.failure_reason) == ("failed", "OutcomeUnknown")
+        assert (message.status, message.last_error) == ("queued", "OutcomeUnknown")
         assert session.execute(select(SystemAlert.kind)).scalars().all() == ["sms_outcome_unknown"]
+    dispatcher.drain(MessagePriority.TRANSACTIONAL)
+    assert sent_to(emulator) == [phone]
 
 
 def test_the_send_rate_holds_across_dispatchers(db, redis, sms_settings, emulator):
