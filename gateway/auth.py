@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import wraps
 
 from flask import Flask, Response, abort, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from config import Settings
 from config.settings import DEVELOPMENT, TEST
@@ -28,6 +29,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Paths whose unsafe requests need no CSRF token: the API authenticates by bearer token, never by cookie, and the
 # provider's callbacks carry their own token.
 CSRF_EXEMPT_PREFIXES = ("/api/", "/webhooks/")
+# Paths that never read or write the staff cookie: Flask gives them an empty read-only session instead of
+# verifying the cookie's signature on every request (a USSD hop has no cookie, and should not pay for one).
+COOKIELESS_PREFIXES = ("/api/", "/webhooks/")
 CSRF_FIELD = "csrf_token"  # hidden form field
 CSRF_HEADER = "X-CSRF-Token"  # for the odd script that posts to the console
 CSRF_TOKEN_BYTES = 32
@@ -51,9 +55,19 @@ def init_app(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=settings.app_env not in (DEVELOPMENT, TEST),
         PERMANENT_SESSION_LIFETIME=STAFF_SESSION_LIFETIME,
     )
+    app.session_interface = StaffCookieSessions()
     app.before_request(check_csrf)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.context_processor(_template_context)
+
+
+class StaffCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions for the console only; see `COOKIELESS_PREFIXES`."""
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith(COOKIELESS_PREFIXES):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _template_context() -> dict:

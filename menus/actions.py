@@ -1,7 +1,8 @@
 """What the menu does beyond showing screens: the only places a hop reads or writes the database.
 
-Each action runs in one short transaction (`with database.session()`), then moves the hop to the next screen.
-Screens that only navigate never come here, so a plain menu hop costs no database round trip at all.
+Each action runs in one short transaction (`with database.connection()`: Core statements, no ORM unit of work),
+then moves the hop to the next screen. Screens that only navigate never come here, so a plain menu hop costs no
+database round trip at all; nor does a returning caller's dial, whose language comes with the session from Redis.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
-from models.grants import format_maloti
+from models.grants import format_maloti, grant_summary
 from models.messages import MessageKind, MessagePriority
-from models.people import find_beneficiary_by_phone, find_contact, get_or_create_contact
+from models.people import contact_alerts_on, contact_id, contact_language, registered_reference, save_contact_choice
 from models.phone import mask_phone
 from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError, register_beneficiary
-from models.requests import CallbackRequest, Feedback
-from notifications.outbox import owe_message
+from models.requests import add_callback_request, add_feedback
+from notifications.outbox import Recipient, record_owed_message
 from notifications.queues import kick
 
 if TYPE_CHECKING:
@@ -32,35 +33,43 @@ FEEDBACK_MIN_CHARS = 2
 
 
 def start_session(hop: Hop) -> None:
-    """First hop of a session: the caller's language (cached in the session from now on) picks the first screen."""
-    with hop.database.session() as session:
-        contact = find_contact(session, hop.phone)
-        hop.state.language = contact.language if contact is not None else None
-        if hop.state.language is None:
-            hop.reset("language_first")
-            return
-        hop.reset("main")
-        _offer_unfinished_registration(hop, session)
+    """First hop of a session: the caller's language (kept in the session from now on) picks the first screen.
+
+    The language comes from its Redis copy, read with the session; only a number without one asks the database.
+    """
+    language = hop.known_language
+    if language is None:
+        with hop.database.connection() as db:
+            language = contact_language(db, hop.phone)
+    hop.state.language = language
+    if language is None:
+        hop.reset("language_first")
+        return
+    hop.remember_language = True
+    hop.reset("main")
+    _offer_unfinished_registration(hop)
 
 
 def set_language(hop: Hop, language: str) -> None:
     """Store the choice on the contact (creating it on a first dial); the next screen is in the new language."""
     first_choice = hop.state.language is None
-    with hop.database.session() as session:
-        contact = get_or_create_contact(session, hop.phone)
-        contact.language = language
-        hop.state.language = language
-        hop.reset("main")
-        if first_choice:
-            _offer_unfinished_registration(hop, session)
+    with hop.database.connection() as db:
+        save_contact_choice(db, hop.phone, language=language)
+    hop.state.language = language
+    hop.remember_language = True
+    hop.reset("main")
+    if first_choice:
+        _offer_unfinished_registration(hop)
     log.info("language set to %s for %s", language, mask_phone(hop.phone))
 
 
-def _offer_unfinished_registration(hop: Hop, session) -> None:
+def _offer_unfinished_registration(hop: Hop) -> None:
     """A draft left by a dropped session is offered again, unless the number has registered since."""
     if not hop.draft.answers:
         return
-    if find_beneficiary_by_phone(session, hop.phone) is not None:
+    with hop.database.connection() as db:
+        registered = registered_reference(db, hop.phone) is not None
+    if registered:
         hop.draft.clear()
         return
     hop.push("resume")
@@ -68,20 +77,19 @@ def _offer_unfinished_registration(hop: Hop, session) -> None:
 
 def start_registration(hop: Hop) -> None:
     """`1 Register`: a registered number sees its details; an unfinished draft is offered; else the first question."""
-    with hop.database.session() as session:
-        beneficiary = find_beneficiary_by_phone(session, hop.phone)
-        if beneficiary is not None:
-            if hop.draft.answers:
-                hop.draft.clear()
-            grant = beneficiary.grant
-            hop.push(
-                "details",
-                reference=beneficiary.reference,
-                full_name=beneficiary.full_name,
-                district=beneficiary.district,
-                status=grant.status if grant is not None else None,
-            )
-            return
+    with hop.database.connection() as db:
+        summary = grant_summary(db, hop.phone)
+    if summary is not None:
+        if hop.draft.answers:
+            hop.draft.clear()
+        hop.push(
+            "details",
+            reference=summary.reference,
+            full_name=summary.full_name,
+            district=summary.district,
+            status=summary.status,
+        )
+        return
     if hop.draft.answers:
         hop.push("resume")
     else:
@@ -120,22 +128,21 @@ def submit_registration(hop: Hop) -> None:
             continue_registration(hop)
         return
     try:
-        with hop.database.session() as session:
-            beneficiary = register_beneficiary(
-                session, hop.phone, to_registration_answers(answers), hop.language, actor="ussd"
+        with hop.database.connection() as db:
+            registered = register_beneficiary(
+                db, hop.phone, to_registration_answers(answers), hop.language, actor="ussd"
             )
-            owe_message(
-                session,
-                beneficiary.contact,
+            record_owed_message(
+                db,
+                Recipient(hop.phone, registered.contact_id, hop.language),
                 MessageKind.REGISTRATION_CONFIRMATION,
-                first_name=beneficiary.first_name,
-                reference=beneficiary.reference,
+                first_name=registered.first_name,
+                reference=registered.reference,
             )
-            reference, first_name = beneficiary.reference, beneficiary.first_name
-    except AlreadyRegisteredError:
+    except AlreadyRegisteredError as already:
         # Another session of the same number won the race; show the reference it got.
         hop.draft.clear()
-        hop.end("registration.already", reference=_reference_of(hop))
+        hop.end("registration.already", reference=already.reference)
         return
     except NationalIdTakenError:
         hop.draft.forget("national_id")
@@ -148,42 +155,38 @@ def submit_registration(hop: Hop) -> None:
         return
     hop.draft.clear()
     kick(hop.engine.redis, MessagePriority.TRANSACTIONAL)
-    log.info("registered %s as reference %s", mask_phone(hop.phone), reference)
-    hop.end("registration.done", first_name=first_name[:DISPLAY_NAME_MAX_CHARS], reference=reference)
-
-
-def _reference_of(hop: Hop) -> str:
-    with hop.database.session() as session:
-        beneficiary = find_beneficiary_by_phone(session, hop.phone)
-        return beneficiary.reference if beneficiary is not None else "-"
+    log.info("registered %s as reference %s", mask_phone(hop.phone), registered.reference)
+    hop.end(
+        "registration.done",
+        first_name=registered.first_name[:DISPLAY_NAME_MAX_CHARS],
+        reference=registered.reference,
+    )
 
 
 def show_status(hop: Hop) -> None:
-    with hop.database.session() as session:
-        beneficiary = find_beneficiary_by_phone(session, hop.phone)
-        if beneficiary is None:
-            hop.push("not_registered")
-            return
-        grant = beneficiary.grant
-        hop.push(
-            "status",
-            reference=beneficiary.reference,
-            status=grant.status if grant is not None else None,
-            amount=format_maloti(grant.amount) if grant is not None and grant.amount is not None else None,
-            channel=grant.payment_channel if grant is not None else None,
-        )
+    with hop.database.connection() as db:
+        summary = grant_summary(db, hop.phone)
+    if summary is None:
+        hop.push("not_registered")
+        return
+    hop.push(
+        "status",
+        reference=summary.reference,
+        status=summary.status,
+        amount=format_maloti(summary.amount) if summary.amount is not None else None,
+        channel=summary.payment_channel,
+    )
 
 
 def show_alerts(hop: Hop) -> None:
-    with hop.database.session() as session:
-        contact = find_contact(session, hop.phone)
-        hop.push("alerts", on=contact.alerts_on if contact is not None else True)
+    with hop.database.connection() as db:
+        hop.push("alerts", on=contact_alerts_on(db, hop.phone))
 
 
 def set_alerts(hop: Hop, on: bool) -> None:
     """Set (not toggle) the choice, so that a repeated answer cannot flip it back."""
-    with hop.database.session() as session:
-        get_or_create_contact(session, hop.phone).alerts_on = on
+    with hop.database.connection() as db:
+        save_contact_choice(db, hop.phone, alerts_on=on)
     log.info("alerts %s for %s", "on" if on else "off", mask_phone(hop.phone))
     hop.replace("notice", text="alerts.now_on" if on else "alerts.now_off")
 
@@ -193,17 +196,17 @@ def send_covid_tips(hop: Hop) -> None:
     if hop.state.tips_sent:
         hop.push("notice", text="covid.tips_already")
         return
-    with hop.database.session() as session:
-        owe_message(session, get_or_create_contact(session, hop.phone), MessageKind.COVID_TIPS)
+    with hop.database.connection() as db:
+        recipient = Recipient(hop.phone, contact_id(db, hop.phone), hop.language)
+        record_owed_message(db, recipient, MessageKind.COVID_TIPS)
     kick(hop.engine.redis, MessagePriority.TRANSACTIONAL)
     hop.state.tips_sent = True
     hop.push("notice", text="covid.tips_sent")
 
 
 def request_callback(hop: Hop, topic: str) -> None:
-    with hop.database.session() as session:
-        contact = get_or_create_contact(session, hop.phone)
-        session.add(CallbackRequest(contact_id=contact.id, topic=topic))
+    with hop.database.connection() as db:
+        add_callback_request(db, contact_id(db, hop.phone), topic)
     log.info("call-back requested about %s by %s", topic, mask_phone(hop.phone))
     hop.end("contact.callback_thanks")
 
@@ -218,8 +221,7 @@ def report_problem(hop: Hop, text: str) -> None:
     if len(report) < FEEDBACK_MIN_CHARS:
         hop.reask("error.feedback")
         return
-    with hop.database.session() as session:
-        contact = get_or_create_contact(session, hop.phone)
-        session.add(Feedback(contact_id=contact.id, text=report))
+    with hop.database.connection() as db:
+        add_feedback(db, contact_id(db, hop.phone), report)
     log.info("problem reported by %s", mask_phone(hop.phone))
     hop.end("contact.problem_thanks")

@@ -97,6 +97,8 @@ class Hop:
         self.draft = draft
         self.end_key: str | None = None
         self.end_params: dict[str, Any] = {}
+        self.known_language: str | None = None  # the Redis copy of the caller's language, read with the session
+        self.remember_language = False  # refresh that copy when the hop is saved
 
     @property
     def settings(self) -> Settings:
@@ -227,7 +229,8 @@ class UssdEngine:
     def handle(self, request: UssdRequest) -> UssdResponse:
         """The screen for this hop. Raises only `redis.RedisError` or SQLAlchemy errors, never for user input."""
         with log_context(session=request.session_id):
-            state, draft = self.store.load(request.session_id, request.phone)
+            loaded = self.store.load(request.session_id, request.phone)
+            state, draft = loaded.state, loaded.draft
             if state is not None and any(frame.screen not in SCREENS for frame in state.stack):
                 log.warning("session state names a screen this version does not have; starting afresh")
                 state = None
@@ -236,6 +239,7 @@ class UssdEngine:
                 log.info("re-sent hop from %s answered from the session", mask_phone(request.phone))
                 return UssdResponse.from_body(state.last_body)
             hop = Hop(self, request, state or SessionState(), draft)
+            hop.known_language = loaded.language
             if state is None or not state.stack:
                 actions.start_session(hop)
             else:
@@ -243,7 +247,9 @@ class UssdEngine:
             body = hop.body()
             hop.state.last_text, hop.state.last_body = request.text, body
             hop.state.ended = hop.end_key is not None
-            self.store.save(request.session_id, request.phone, hop.state, hop.draft)
+            self.store.save(
+                request.session_id, request.phone, hop.state, hop.draft, remember_language=hop.remember_language
+            )
             # DEBUG: at hundreds of hops a second a line per hop would drown the lines operators need (changes,
             # refusals, errors, all at INFO and above, all with the session id), and costs a tenth of a hop's time.
             if log.isEnabledFor(logging.DEBUG):

@@ -1,7 +1,13 @@
-"""USSD state in Redis: the session (per provider session id) and the registration draft (per phone number).
+"""USSD state in Redis: the session (per provider session id), the registration draft and the language (per number).
 
-Speed contract: a hop reads both keys with ONE `MGET` and writes whatever changed with ONE pipeline. Nothing else
-of the menu touches Redis, so a hop costs two round trips whatever the screen.
+Speed contract: a hop reads the three keys with ONE `MGET` and writes whatever changed in ONE round trip. Nothing
+else of the menu touches Redis, so a hop costs two round trips whatever the screen.
+
+The language key is a copy of `Contact.language`, kept so that a returning caller's dial needs no database read.
+The menu is the only writer of that column (the language screen and a registration, which stores the language the
+caller chose), and it refreshes the copy in the same hop; if the copy is missing or expired the dial reads the
+database, as it would without the copy. Anything that one day changes a contact's language elsewhere must delete
+`language_key(phone)`.
 """
 
 from __future__ import annotations
@@ -13,12 +19,19 @@ from typing import Any
 
 import redis
 
+from config.redis import round_trip
+from models.people import Language
+
 log = logging.getLogger(__name__)
 
 SESSION_KEY_PREFIX = "ussd:session:"
 DRAFT_KEY_PREFIX = "ussd:draft:"
+LANGUAGE_KEY_PREFIX = "ussd:language:"
+# How long a caller's language copy lives after their last dial; a caller back after longer costs one read.
+LANGUAGE_TTL_SECONDS = 90 * 24 * 3600
 # One encoder for every hop: `json.dumps(..., separators=...)` would build a new one per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_LANGUAGES = frozenset(language.value for language in Language)
 
 
 def session_key(session_id: str) -> str:
@@ -27,6 +40,10 @@ def session_key(session_id: str) -> str:
 
 def draft_key(phone: str) -> str:
     return f"{DRAFT_KEY_PREFIX}{phone}"
+
+
+def language_key(phone: str) -> str:
+    return f"{LANGUAGE_KEY_PREFIX}{phone}"
 
 
 @dataclass
@@ -119,28 +136,41 @@ class Draft:
         return cls(answers=dict(json.loads(raw)["answers"]))
 
 
+@dataclass
+class Loaded:
+    """What a hop finds in Redis: the session (None for a new one), the number's draft, and its language copy."""
+
+    state: SessionState | None
+    draft: Draft
+    language: str | None
+
+
 class SessionStore:
-    """Reads and writes the two keys of a hop, in one round trip each."""
+    """Reads and writes the keys of a hop, in one round trip each (`config.redis.round_trip`)."""
 
     def __init__(self, client: redis.Redis, session_ttl_seconds: int, draft_ttl_seconds: int):
         self.client = client
         self.session_ttl_seconds = session_ttl_seconds
         self.draft_ttl_seconds = draft_ttl_seconds
 
-    def load(self, session_id: str, phone: str) -> tuple[SessionState | None, Draft]:
-        """The session state (None for a new session) and the phone's draft (empty when there is none)."""
-        raw_state, raw_draft = self.client.mget([session_key(session_id), draft_key(phone)])
-        return _read_state(raw_state), _read_draft(raw_draft)
+    def load(self, session_id: str, phone: str) -> Loaded:
+        ((raw_state, raw_draft, raw_language),) = round_trip(
+            self.client, ("MGET", session_key(session_id), draft_key(phone), language_key(phone))
+        )
+        return Loaded(_read_state(raw_state), _read_draft(raw_draft), _read_language(raw_language))
 
-    def save(self, session_id: str, phone: str, state: SessionState, draft: Draft) -> None:
-        """Write the session, and the draft only when it changed. Every write renews its key's TTL."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(session_key(session_id), state.to_json(), ex=self.session_ttl_seconds)
+    def save(
+        self, session_id: str, phone: str, state: SessionState, draft: Draft, *, remember_language: bool = False
+    ) -> None:
+        """Write the session, the draft only when it changed, and the language copy when asked (each with its TTL)."""
+        commands: list[tuple] = [("SET", session_key(session_id), state.to_json(), "EX", self.session_ttl_seconds)]
         if draft.deleted:
-            pipe.delete(draft_key(phone))
+            commands.append(("DEL", draft_key(phone)))
         elif draft.changed:
-            pipe.set(draft_key(phone), draft.to_json(), ex=self.draft_ttl_seconds)
-        pipe.execute()
+            commands.append(("SET", draft_key(phone), draft.to_json(), "EX", self.draft_ttl_seconds))
+        if remember_language and state.language:
+            commands.append(("SET", language_key(phone), state.language, "EX", LANGUAGE_TTL_SECONDS))
+        round_trip(self.client, *commands)
 
 
 def _read_state(raw: bytes | None) -> SessionState | None:
@@ -160,3 +190,9 @@ def _read_draft(raw: bytes | None) -> Draft:
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("unreadable registration draft, starting afresh: %s", exc)
         return Draft()
+
+
+def _read_language(raw: bytes | None) -> str | None:
+    """A copy we do not recognise is ignored: the dial then reads the database."""
+    language = raw.decode(errors="replace") if raw else None
+    return language if language in _LANGUAGES else None

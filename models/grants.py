@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Numeric, String, Text, select
+from sqlalchemy import ForeignKey, Numeric, String, Text, bindparam, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base, TimestampMixin, UtcDateTime, utcnow
-from models.people import Beneficiary
+from models.db import Executor
+from models.people import Beneficiary, Contact
 
 
 class GrantStatus(StrEnum):
@@ -112,13 +114,54 @@ def parse_amount(text: str) -> Decimal:
     return amount
 
 
-def open_grant(session: Session, beneficiary_id: int, actor: str) -> Grant:
-    """The `registered` grant a new beneficiary starts with, and its first event."""
-    grant = Grant(beneficiary_id=beneficiary_id, status=S.REGISTERED)
-    session.add(grant)
-    session.flush()
-    session.add(GrantEvent(grant_id=grant.id, from_status=None, to_status=S.REGISTERED, actor=actor))
-    return grant
+_grants = Grant.__table__
+_OPEN_GRANT = insert(_grants).returning(_grants.c.id)
+_FIRST_EVENT = insert(GrantEvent.__table__)
+_beneficiaries, _contacts = Beneficiary.__table__, Contact.__table__
+_SUMMARY = (
+    select(
+        _beneficiaries.c.reference,
+        _beneficiaries.c.full_name,
+        _beneficiaries.c.district,
+        _grants.c.status,
+        _grants.c.amount,
+        _grants.c.payment_channel,
+    )
+    .join_from(_beneficiaries, _contacts)
+    .outerjoin(_grants, _grants.c.beneficiary_id == _beneficiaries.c.id)
+    .where(_contacts.c.phone == bindparam("phone"))
+)
+
+
+def open_grant(db: Executor, beneficiary_id: int, actor: str) -> int:
+    """The `registered` grant a new beneficiary starts with, and its first event; returns the grant's id."""
+    now = utcnow()
+    grant_id = db.execute(
+        _OPEN_GRANT, {"beneficiary_id": beneficiary_id, "status": S.REGISTERED, "created_at": now, "updated_at": now}
+    ).scalar_one()
+    db.execute(
+        _FIRST_EVENT,
+        {"grant_id": grant_id, "from_status": None, "to_status": S.REGISTERED, "actor": actor, "created_at": now},
+    )
+    return grant_id
+
+
+@dataclass(frozen=True)
+class GrantSummary:
+    """What the USSD menu shows a registered number about itself and its grant."""
+
+    reference: str
+    full_name: str
+    district: str
+    status: str | None
+    amount: Decimal | None
+    payment_channel: str | None
+
+
+def grant_summary(db: Executor, phone: str) -> GrantSummary | None:
+    """The beneficiary registered with `phone` and its grant, in one query; None for a number not registered."""
+    row = db.execute(_SUMMARY, {"phone": phone}).first()
+    return GrantSummary(*row) if row is not None else None
 
 
 def move_grant(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, bindparam, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import Base, TimestampMixin, UtcDateTime
+from models.base import Base, TimestampMixin, UtcDateTime, utcnow
+from models.db import Executor, dialect_name, insert_on_conflict
 
 
 class Language(StrEnum):
@@ -104,7 +105,7 @@ class Beneficiary(TimestampMixin, Base):
 
     @property
     def first_name(self) -> str:
-        return self.full_name.split()[0] if self.full_name.split() else self.full_name
+        return first_name_of(self.full_name)
 
     def __repr__(self) -> str:
         return f"<Beneficiary id={self.id} reference={self.reference}>"
@@ -121,25 +122,89 @@ Index(
 ).ddl_if(dialect="postgresql")
 
 
+def first_name_of(full_name: str) -> str:
+    """How SMS and screens greet a beneficiary: the first word of the name as registered."""
+    return full_name.split()[0] if full_name.split() else full_name
+
+
 def find_contact(session: Session, phone: str) -> Contact | None:
     return session.execute(select(Contact).where(Contact.phone == phone)).scalar_one_or_none()
 
 
 def get_or_create_contact(session: Session, phone: str) -> Contact:
     """The contact for `phone`, created on first sight; two first hops from one number at once both get it."""
-    contact = find_contact(session, phone)
-    if contact is not None:
-        return contact
-    try:
-        with session.begin_nested():
-            contact = Contact(phone=phone)
-            session.add(contact)
-            session.flush()
-    except IntegrityError:
-        contact = find_contact(session, phone)
-        if contact is None:
-            raise
-    return contact
+    return session.get_one(Contact, contact_id(session, phone))
+
+
+# The functions below are Core statements, for the USSD hop (see `Database.connection`) as much as for sessions.
+_contacts = Contact.__table__
+_beneficiaries = Beneficiary.__table__
+_BY_PHONE = _contacts.c.phone == bindparam("phone")
+_LANGUAGE = select(_contacts.c.language).where(_BY_PHONE)
+_ALERTS_ON = select(_contacts.c.alerts_on).where(_BY_PHONE)
+_CONTACT_ID = select(_contacts.c.id).where(_BY_PHONE)
+_REGISTERED_REFERENCE = select(_beneficiaries.c.reference).join_from(_beneficiaries, _contacts).where(_BY_PHONE)
+_NATIONAL_ID_TAKEN = select(_beneficiaries.c.id).where(_beneficiaries.c.national_id == bindparam("national_id"))
+
+
+@cache
+def _new_contact(dialect: str):
+    return (
+        insert_on_conflict(dialect, _contacts)
+        .on_conflict_do_nothing(index_elements=[_contacts.c.phone])
+        .returning(_contacts.c.id)
+    )
+
+
+@cache
+def _contact_choice(dialect: str, names: tuple[str, ...]):
+    statement = insert_on_conflict(dialect, _contacts)
+    changes = {name: statement.excluded[name] for name in (*names, "updated_at")}
+    return statement.on_conflict_do_update(index_elements=[_contacts.c.phone], set_=changes).returning(_contacts.c.id)
+
+
+def contact_language(db: Executor, phone: str) -> str | None:
+    """The number's chosen language; None when it has not chosen one, or the gateway has never seen it."""
+    return db.execute(_LANGUAGE, {"phone": phone}).scalar_one_or_none()
+
+
+def contact_alerts_on(db: Executor, phone: str) -> bool:
+    """Whether the number gets bulk SMS; a number never seen has not said no."""
+    alerts_on = db.execute(_ALERTS_ON, {"phone": phone}).scalar_one_or_none()
+    return True if alerts_on is None else alerts_on
+
+
+def contact_id(db: Executor, phone: str) -> int:
+    """The id of the contact for `phone`, created on first sight.
+
+    No savepoint: an insert that meets the same number written by a concurrent first hop does nothing, and the
+    second look finds the other one's row.
+    """
+    found = db.execute(_CONTACT_ID, {"phone": phone}).scalar_one_or_none()
+    if found is not None:
+        return found
+    now = utcnow()
+    created = db.execute(
+        _new_contact(dialect_name(db)), {"phone": phone, "created_at": now, "updated_at": now}
+    ).scalar_one_or_none()
+    if created is not None:
+        return created
+    return db.execute(_CONTACT_ID, {"phone": phone}).scalar_one()
+
+
+def save_contact_choice(db: Executor, phone: str, **choice) -> int:
+    """Store `language=` and/or `alerts_on=` for `phone`, creating the contact on first sight; returns its id.
+
+    One upsert, so that two hops of the same number at once cannot both try to create it.
+    """
+    now = utcnow()
+    statement = _contact_choice(dialect_name(db), tuple(sorted(choice)))
+    return db.execute(statement, {"phone": phone, "created_at": now, "updated_at": now, **choice}).scalar_one()
+
+
+def registered_reference(db: Executor, phone: str) -> str | None:
+    """The reference of the beneficiary registered with `phone`, if any."""
+    return db.execute(_REGISTERED_REFERENCE, {"phone": phone}).scalar_one_or_none()
 
 
 def find_beneficiary_by_phone(session: Session, phone: str) -> Beneficiary | None:
@@ -152,5 +217,5 @@ def find_beneficiary_by_reference(session: Session, reference: str) -> Beneficia
     return session.execute(select(Beneficiary).where(Beneficiary.reference == reference)).scalar_one_or_none()
 
 
-def national_id_taken(session: Session, national_id: str) -> bool:
-    return session.execute(select(Beneficiary.id).where(Beneficiary.national_id == national_id)).first() is not None
+def national_id_taken(db: Executor, national_id: str) -> bool:
+    return db.execute(_NATIONAL_ID_TAKEN, {"national_id": national_id}).first() is not None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TimestampMixin, UtcDateTime
+from models.db import Executor
 
 
 class CallbackRequest(TimestampMixin, Base):
@@ -34,3 +35,15 @@ class Feedback(TimestampMixin, Base):
     handled_by: Mapped[str | None] = mapped_column(String(120))
     # The staff member who is to follow the report up, in the staff inbox.
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+
+
+_ADD_CALLBACK = insert(CallbackRequest.__table__)
+_ADD_FEEDBACK = insert(Feedback.__table__)
+
+
+def add_callback_request(db: Executor, contact_id: int, topic: str) -> None:
+    db.execute(_ADD_CALLBACK, {"contact_id": contact_id, "topic": topic})
+
+
+def add_feedback(db: Executor, contact_id: int, text: str) -> None:
+    db.execute(_ADD_FEEDBACK, {"contact_id": contact_id, "text": text})

@@ -6,35 +6,40 @@ and the debt commit together or not at all. The caller enqueues the send after i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from models.db import Executor
 from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
 from models.people import Contact, Language
 from notifications.encoding import sms_parts
 from notifications.texts import sms_catalogue
 
+_OWE = insert(OutboundMessage.__table__).returning(OutboundMessage.__table__.c.id)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message goes to, as far as writing it goes; a `Contact` has the same three attributes."""
+
+    phone: str
+    id: int | None
+    language: str | None
+
 
 def owe_text(
     session: Session,
-    contact: Contact,
+    contact: Contact | Recipient,
     kind: MessageKind,
     body: str,
     *,
     priority: MessagePriority = MessagePriority.TRANSACTIONAL,
 ) -> OutboundMessage:
     """Add a `queued` message with `body` as written (staff replies, campaigns). Does not commit."""
-    message = OutboundMessage(
-        phone=contact.phone,
-        contact_id=contact.id,
-        kind=kind,
-        priority=priority,
-        language=contact.language or Language.ENGLISH,
-        body=body,
-        parts=sms_parts(body),
-    )
+    message = OutboundMessage(**_row(contact, kind, body, priority, contact.language or Language.ENGLISH))
     session.add(message)
     session.flush()
     return message
@@ -42,7 +47,7 @@ def owe_text(
 
 def owe_message(
     session: Session,
-    contact: Contact,
+    contact: Contact | Recipient,
     kind: MessageKind,
     *,
     priority: MessagePriority = MessagePriority.TRANSACTIONAL,
@@ -54,11 +59,44 @@ def owe_message(
 
     The language is the contact's, unless `language` says otherwise (a keyword reply to an unknown number).
     """
-    language = language or contact.language or Language.ENGLISH
-    body = sms_catalogue().get(text_key or kind, language, **params)
-    message = owe_text(session, contact, kind, body, priority=priority)
-    message.language = language
+    language, body = _render(contact, kind, text_key, language, params)
+    message = OutboundMessage(**_row(contact, kind, body, priority, language))
+    session.add(message)
+    session.flush()
     return message
+
+
+def record_owed_message(
+    db: Executor,
+    recipient: Contact | Recipient,
+    kind: MessageKind,
+    *,
+    priority: MessagePriority = MessagePriority.TRANSACTIONAL,
+    text_key: str | None = None,
+    language: str | None = None,
+    **params,
+) -> int:
+    """`owe_message` as one Core `INSERT` (a connection or a session), for the USSD hop; returns the message id."""
+    language, body = _render(recipient, kind, text_key, language, params)
+    return db.execute(_OWE, _row(recipient, kind, body, priority, language)).scalar_one()
+
+
+def _render(recipient, kind: MessageKind, text_key: str | None, language: str | None, params: dict) -> tuple[str, str]:
+    language = language or recipient.language or Language.ENGLISH
+    return language, sms_catalogue().get(text_key or kind, language, **params)
+
+
+def _row(recipient, kind: MessageKind, body: str, priority: MessagePriority, language: str) -> dict:
+    """The columns of a new message; the rest (status `queued`, no attempts, timestamps) are the model's defaults."""
+    return {
+        "phone": recipient.phone,
+        "contact_id": recipient.id,
+        "kind": kind,
+        "priority": priority,
+        "language": language,
+        "body": body,
+        "parts": sms_parts(body),
+    }
 
 
 def requeue_failed(session: Session, since: datetime | None = None) -> int:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from menus.registration import current_year
-from menus.session import draft_key
+from menus.session import draft_key, language_key
 from models.grants import Grant, GrantStatus
 from models.messages import MessageKind, OutboundMessage
 from models.people import Beneficiary, Contact
@@ -299,8 +299,9 @@ def test_unfinished_registration_is_offered_after_the_language_choice(engine, ph
     phone.send("1")
     phone.send("1")
     phone.send("Thabo Mokoena")
-    with db.session() as session:  # the language is forgotten (staff reset it, say)
+    with db.session() as session:  # the language is forgotten (the number's first registration, say, was erased)
         session.execute(Contact.__table__.update().values(language=None))
+    redis.delete(language_key(phone.number))  # as menus.session says anything that changes the language must
     later = Phone(engine)
     assert "1 English" in later.dial()
     assert later.send("1").startswith("CON You have an unfinished registration.")

@@ -8,13 +8,12 @@ import logging
 
 import pytest
 import redis as redis_lib
-from redis.client import Pipeline
 from sqlalchemy import event, func, select
 
 from config.logging import ContextFilter
 from menus import UssdEngine
 from menus.engine import new_answer
-from menus.session import Frame, SessionState, draft_key, session_key
+from menus.session import LANGUAGE_TTL_SECONDS, Frame, SessionState, draft_key, language_key, session_key
 from models.messages import OutboundMessage
 from models.people import Beneficiary
 from models.requests import Feedback
@@ -158,36 +157,37 @@ def test_session_state_json_is_what_asdict_wrote_and_reads_back():
     assert SessionState.from_json(state.to_json()) == state
 
 
-class CountingPipeline(Pipeline):
-    def __init__(self, *args, round_trips: list, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.round_trips = round_trips
+def command_names(packed: bytes) -> list[str]:
+    """The command names in a RESP payload as the client writes it (`*3\r\n$4\r\nMGET\r\n…`)."""
+    lines = packed.split(b"\r\n")
+    names, index = [], 0
+    while index < len(lines) and lines[index].startswith(b"*"):
+        count = int(lines[index][1:])
+        names.append(lines[index + 2].decode().upper())
+        index += 1 + 2 * count
+    return names
 
-    def execute(self, raise_on_error=True):
-        self.round_trips.append(("pipeline", [command[0][0] for command in self.command_stack]))
-        return super().execute(raise_on_error)
 
+def counting_client(redis: redis_lib.Redis) -> tuple[redis_lib.Redis, list[list[str]]]:
+    """A real client on the same server whose connections record each write to the socket: one round trip each,
+    with the commands it carried. Counted at the socket, so it holds whatever layer of redis-py sent them."""
+    round_trips: list[list[str]] = []
+    base = redis.connection_pool.connection_class
 
-class CountingRedis(redis_lib.Redis):
-    """A real client that records each round trip to the server: a command, or a whole pipeline."""
+    class CountingConnection(base):
+        def send_packed_command(self, command, check_health=True):
+            chunks = [command] if isinstance(command, bytes | str) else command
+            payload = b"".join(chunk.encode() if isinstance(chunk, str) else bytes(chunk) for chunk in chunks)
+            round_trips.append(command_names(payload))
+            return super().send_packed_command(command, check_health)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.round_trips: list = []
-
-    def execute_command(self, *args, **options):
-        self.round_trips.append(("command", [args[0]]))
-        return super().execute_command(*args, **options)
-
-    def pipeline(self, transaction=True, shard_hint=None):
-        return CountingPipeline(
-            self.connection_pool, self.response_callbacks, transaction, shard_hint, round_trips=self.round_trips
-        )
+    pool = redis_lib.ConnectionPool(connection_class=CountingConnection, **redis.connection_pool.connection_kwargs)
+    return redis_lib.Redis(connection_pool=pool), round_trips
 
 
 @pytest.mark.usefixtures("english")
 def test_a_plain_menu_hop_costs_one_redis_read_one_redis_write_and_no_database(settings, db, redis):
-    client = CountingRedis(connection_pool=redis.connection_pool)
+    client, round_trips = counting_client(redis)
     engine = UssdEngine(settings=settings, database=db, redis=client)
     statements: list[str] = []
 
@@ -199,37 +199,70 @@ def test_a_plain_menu_hop_costs_one_redis_read_one_redis_write_and_no_database(s
     event.listen(db.engine, "before_cursor_execute", record)
     try:
         for answer in ("3", "1", "98", "0", "00", "6", "2"):
-            client.round_trips.clear()
+            round_trips.clear()
             statements.clear()
             phone.send(answer)
-            assert [kind for kind, _ in client.round_trips] == ["command", "pipeline"], answer
-            assert client.round_trips[0][1] == ["MGET"]
-            assert set(client.round_trips[1][1]) <= {"SET", "DEL"}
+            assert len(round_trips) == 2, (answer, round_trips)
+            assert round_trips[0] == ["MGET"]
+            assert round_trips[1] and set(round_trips[1]) <= {"SET", "DEL"}
             assert statements == [], answer
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
 
 
+def test_a_returning_callers_dial_takes_the_language_from_redis_without_the_database(settings, db, redis):
+    client, round_trips = counting_client(redis)
+    engine = UssdEngine(settings=settings, database=db, redis=client)
+    first = Phone(engine)
+    first.dial()
+    first.send("2")  # Sesotho, stored on the contact and copied to Redis in the hop's one write
+    assert redis.get(language_key(PHONE)) == b"st"
+    assert LANGUAGE_TTL_SECONDS - 2 <= redis.ttl(language_key(PHONE)) <= LANGUAGE_TTL_SECONDS
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    round_trips.clear()
+    later = Phone(engine).dial()
+    assert later.startswith("CON Thuso ho ba khutlileng")  # the Sesotho main menu
+    assert statements == []
+    assert round_trips == [["MGET"], ["SET", "SET"]]  # the session, and the language copy's TTL renewed
+
+
+def test_a_dial_without_the_language_copy_reads_the_database_and_restores_the_copy(engine, phone, db, redis):
+    phone.dial()
+    phone.send("1")
+    redis.delete(language_key(PHONE))  # expired, or Redis restarted empty
+    assert Phone(engine).dial().startswith("CON Returnee support")
+    assert redis.get(language_key(PHONE)) == b"en"
+
+
+def test_an_unreadable_language_copy_is_ignored(engine, phone, db, redis):
+    phone.dial()
+    phone.send("2")
+    redis.set(language_key(PHONE), "xx")
+    assert Phone(engine).dial().startswith("CON Thuso ho ba khutlileng")  # from the database
+    assert redis.get(language_key(PHONE)) == b"st"
+
+
 @pytest.mark.usefixtures("english")
 def test_a_registration_answer_writes_session_and_draft_in_one_pipeline(settings, db, redis):
-    client = CountingRedis(connection_pool=redis.connection_pool)
+    client, round_trips = counting_client(redis)
     phone = Phone(UssdEngine(settings=settings, database=db, redis=client))
     phone.dial()
     phone.send("1")
-    client.round_trips.clear()
+    round_trips.clear()
     phone.send("Thabo Mokoena")
-    assert client.round_trips == [("command", ["MGET"]), ("pipeline", ["SET", "SET"])]
+    assert round_trips == [["MGET"], ["SET", "SET"]]
 
 
 @pytest.mark.usefixtures("english")
 def test_a_re_sent_hop_costs_one_redis_read_and_no_write(settings, db, redis):
-    client = CountingRedis(connection_pool=redis.connection_pool)
+    client, round_trips = counting_client(redis)
     phone = Phone(UssdEngine(settings=settings, database=db, redis=client))
     phone.dial()
     phone.send("3")
-    client.round_trips.clear()
+    round_trips.clear()
     phone.resend()
-    assert client.round_trips == [("command", ["MGET"])]
+    assert round_trips == [["MGET"]]
 
 
 @pytest.mark.usefixtures("english")
