@@ -66,6 +66,30 @@ def test_an_overlong_text_is_refused(client):
     assert response.status_code == 400 and "text" in response.get_data(as_text=True)
 
 
+def test_an_oversized_body_is_refused(client):
+    response = hop(client, padding="x" * 20_000)
+    assert response.status_code == 400 and "longer than" in response.get_data(as_text=True)
+
+
+def test_a_body_with_too_many_fields_is_refused(client):
+    response = hop(client, **{f"extra{number}": "1" for number in range(40)})
+    assert response.status_code == 400 and "form fields" in response.get_data(as_text=True)
+
+
+def test_a_multipart_post_is_read_too(client):
+    form = {"sessionId": "ATUid_m", "serviceCode": "*123#", "phoneNumber": "+26658000001", "text": ""}
+    response = client.post(USSD, data=form, content_type="multipart/form-data")
+    assert response.status_code == 200 and response.get_data(as_text=True).startswith("CON ")
+
+
+def test_an_answer_with_a_space_arrives_as_typed(client):
+    hop(client, session_id="ATUid_s")
+    hop(client, "1", session_id="ATUid_s")  # English
+    hop(client, "1*1", session_id="ATUid_s")  # Register: the name question
+    body = hop(client, "1*1*Thabo Mokoena", session_id="ATUid_s").get_data(as_text=True)  # posted as Thabo+Mokoena
+    assert body.startswith("CON ") and "letters only" not in body and "name" not in body
+
+
 def test_the_webhook_token_is_enforced_on_every_webhook(make_app, db, redis):
     client = make_app(webhook_token="s3cret").test_client()
     for path in (USSD, f"{USSD}/events", "/webhooks/at/sms/inbound", "/webhooks/at/sms/delivery"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,10 +16,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
-from config.redis import connect, redis_server_binary
+from config.redis import connect
 from models.grants import find_grant_by_reference
 from models.messages import ACCEPTED_MESSAGE_STATUSES, MessageKind, OutboundMessage
 from models.people import get_or_create_contact
@@ -28,6 +26,7 @@ from notifications.grants import change_grant_status
 from notifications.outbox import owe_text
 from notifications.queues import kick
 from tests.factories import next_phone, register
+from tests.servers import free_port, start_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 40
@@ -141,9 +140,9 @@ def test_a_worker_killed_mid_batch_and_a_new_worker_send_everything_exactly_once
 def test_notices_survive_a_redis_restart_between_the_grant_change_and_the_send(
     db, settings, emulator, gateway_url, tmp_path
 ):
-    port = _free_port()
+    port = free_port()
     redis_url = f"redis://127.0.0.1:{port}/0"
-    server = _start_redis(port, tmp_path)
+    server = start_redis(port, tmp_path)
     env = worker_env(settings, emulator.url, redis_url)
     (first_reference, first_phone), (second_reference, second_phone) = register(db), register(db)
     try:
@@ -159,7 +158,7 @@ def test_notices_survive_a_redis_restart_between_the_grant_change_and_the_send(
             change_grant_status(session, grant, "under_review", actor="officer")
             change_grant_status(session, grant, "not_eligible", actor="officer", reason="not a returnee")
         assert not kick(connect(redis_url), "transactional")
-        server = _start_redis(port, tmp_path)  # back, and empty
+        server = start_redis(port, tmp_path)  # back, and empty
         worker = start_worker(env)
         try:
             assert wait_until(lambda: len(emulator.state.snapshot()["messages"]) == 2)
@@ -172,37 +171,3 @@ def test_notices_survive_a_redis_restart_between_the_grant_change_and_the_send(
         server.wait()
     received = Counter(message["phone"] for message in emulator.state.snapshot()["messages"])
     assert received == Counter([first_phone, second_phone])
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_redis(port: int, directory: Path) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    assert wait_until(lambda: _pings(port), seconds=10, interval=0.05)
-    return process
-
-
-def _pings(port: int) -> bool:
-    try:
-        return bool(connect(f"redis://127.0.0.1:{port}/0").ping())
-    except redis.RedisError:
-        return False
