@@ -5,10 +5,9 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import UTC, datetime
-
-import redis
 from urllib.parse import parse_qsl
 
+import redis
 from flask import Blueprint, Flask, Response, abort, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
