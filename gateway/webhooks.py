@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import redis
-from flask import Blueprint, Flask, Response, abort, g, request
+from flask import Blueprint, Flask, Response, abort, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.logging import log_context
@@ -53,33 +53,28 @@ def bad_request(error: BadRequest) -> Response:
     return Response(f"{error}\n", status=400, mimetype="text/plain")
 
 
-def _form() -> dict[str, str]:
-    """The callback's fields, read once per request.
+def _read_form() -> dict[str, str]:
+    """The callback's fields.
 
     The provider posts `application/x-www-form-urlencoded`, which the standard library parses in one call, for a
     third of what werkzeug's general form parser costs on every USSD hop; anything else (a test tool posting
     multipart) still goes through werkzeug.
     """
-    form = g.get("callback_form")
-    if form is None:
-        if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-            raise BadRequest(f"the body is longer than {MAX_FORM_BYTES} bytes")
-        if request.mimetype == URLENCODED:
-            body = request.get_data(as_text=True)
-            if len(body) > MAX_FORM_BYTES:  # sent without a Content-Length
-                raise BadRequest(f"the body is longer than {MAX_FORM_BYTES} bytes")
-            try:
-                form = dict(parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
-            except ValueError:
-                raise BadRequest(f"more than {MAX_FORM_FIELDS} form fields") from None
-        else:
-            form = request.form.to_dict()
-        g.callback_form = form
-    return form
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        raise BadRequest(f"the body is longer than {MAX_FORM_BYTES} bytes")
+    if request.mimetype != URLENCODED:
+        return request.form.to_dict()
+    body = request.get_data(as_text=True)
+    if len(body) > MAX_FORM_BYTES:  # sent without a Content-Length
+        raise BadRequest(f"the body is longer than {MAX_FORM_BYTES} bytes")
+    try:
+        return dict(parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
+    except ValueError:
+        raise BadRequest(f"more than {MAX_FORM_FIELDS} form fields") from None
 
 
-def _field(name: str, *, required: bool = True, max_length: int = 200) -> str:
-    value = _form().get(name)
+def _field(form: dict[str, str], name: str, *, required: bool = True, max_length: int = 200) -> str:
+    value = form.get(name)
     if value is None or (required and not value.strip()):
         if required:
             raise BadRequest(f"missing form field: {name}")
@@ -89,8 +84,8 @@ def _field(name: str, *, required: bool = True, max_length: int = 200) -> str:
     return value
 
 
-def _optional_int(name: str) -> int | None:
-    raw = _form().get(name, "").strip()
+def _optional_int(form: dict[str, str], name: str) -> int | None:
+    raw = form.get(name, "").strip()
     if not raw:
         return None
     try:
@@ -106,12 +101,13 @@ def _plain(text: str) -> Response:
 @bp.post("/at/ussd")
 def ussd() -> Response:
     """One USSD hop: answers `CON …` or `END …`; never a 500, because the phone would show a cryptic error."""
+    form = _read_form()
     services = get_services()
-    session_id = _field("sessionId", max_length=MAX_SESSION_ID_LENGTH)
-    raw_phone = _field("phoneNumber", max_length=32)
-    service_code = _field("serviceCode", max_length=40)
-    text = _field("text", required=False, max_length=MAX_USSD_TEXT_LENGTH)
-    network_code = _field("networkCode", required=False, max_length=10)
+    session_id = _field(form, "sessionId", max_length=MAX_SESSION_ID_LENGTH)
+    raw_phone = _field(form, "phoneNumber", max_length=32)
+    service_code = _field(form, "serviceCode", max_length=40)
+    text = _field(form, "text", required=False, max_length=MAX_USSD_TEXT_LENGTH)
+    network_code = _field(form, "networkCode", required=False, max_length=10)
     expected_code = services.settings.ussd_service_code
     if expected_code and service_code != expected_code:
         raise BadRequest(f"serviceCode {service_code!r} is not this deployment's ({expected_code})")
@@ -136,10 +132,11 @@ def ussd() -> Response:
 @bp.post("/at/ussd/events")
 def ussd_events() -> Response:
     """The provider's end-of-session report, kept for support and statistics."""
+    form = _read_form()
     services = get_services()
-    session_id = _field("sessionId", max_length=MAX_SESSION_ID_LENGTH)
-    raw_phone = _field("phoneNumber", max_length=32)
-    status = _field("status", max_length=20)
+    session_id = _field(form, "sessionId", max_length=MAX_SESSION_ID_LENGTH)
+    raw_phone = _field(form, "phoneNumber", max_length=32)
+    status = _field(form, "status", max_length=20)
     if status not in USSD_END_STATUSES:
         log.warning("unknown USSD session status %r for session %s", status, session_id)
     try:
@@ -147,13 +144,13 @@ def ussd_events() -> Response:
     except PhoneNumberError:
         phone = raw_phone[:16]
     fields = {
-        "service_code": _field("serviceCode", required=False, max_length=40) or None,
-        "network_code": _field("networkCode", required=False, max_length=10) or None,
-        "hops_count": _optional_int("hopsCount"),
-        "duration_ms": _optional_int("durationInMillis"),
-        "cost": _field("cost", required=False, max_length=32) or None,
-        "error_message": _field("errorMessage", required=False, max_length=1000) or None,
-        "ended_at": _parse_date(_form().get("date", "")),
+        "service_code": _field(form, "serviceCode", required=False, max_length=40) or None,
+        "network_code": _field(form, "networkCode", required=False, max_length=10) or None,
+        "hops_count": _optional_int(form, "hopsCount"),
+        "duration_ms": _optional_int(form, "durationInMillis"),
+        "cost": _field(form, "cost", required=False, max_length=32) or None,
+        "error_message": _field(form, "errorMessage", required=False, max_length=1000) or None,
+        "ended_at": _parse_date(form.get("date", "")),
     }
     with log_context(session=session_id), services.db.session() as session:
         record_session_end(session, session_id=session_id, phone=phone, status=status[:20], **fields)
@@ -163,11 +160,12 @@ def ussd_events() -> Response:
 @bp.post("/at/sms/inbound")
 def sms_inbound() -> Response:
     """An SMS to the programme. 200 as soon as it is stored: the provider re-sends whatever it does not see answered."""
+    form = _read_form()
     services = get_services()
-    provider_id = _field("id", max_length=100)
-    raw_phone = _field("from", max_length=32)
-    text = _field("text", required=False, max_length=2000)
-    sent_at = _parse_date(_form().get("date", ""))
+    provider_id = _field(form, "id", max_length=100)
+    raw_phone = _field(form, "from", max_length=32)
+    text = _field(form, "text", required=False, max_length=2000)
+    sent_at = _parse_date(form.get("date", ""))
     try:
         phone, served = normalize_phone(raw_phone), True
     except PhoneNumberError:
@@ -178,9 +176,9 @@ def sms_inbound() -> Response:
             provider_id=provider_id,
             phone=phone,
             text=text,
-            to=_field("to", required=False, max_length=20) or None,
-            link_id=_field("linkId", required=False, max_length=100) or None,
-            network_code=_field("networkCode", required=False, max_length=10) or None,
+            to=_field(form, "to", required=False, max_length=20) or None,
+            link_id=_field(form, "linkId", required=False, max_length=100) or None,
+            network_code=_field(form, "networkCode", required=False, max_length=10) or None,
             sent_at=sent_at,
             served=served,
         )
@@ -192,15 +190,16 @@ def sms_inbound() -> Response:
 @bp.post("/at/sms/delivery")
 def sms_delivery() -> Response:
     """A delivery report. 200 to anything well-formed, unknown statuses too, so the provider stops re-sending."""
+    form = _read_form()
     services = get_services()
-    provider_id = _field("id", max_length=100)
-    status = _field("status", max_length=32)
-    raw_phone = _field("phoneNumber", required=False, max_length=32)
+    provider_id = _field(form, "id", max_length=100)
+    status = _field(form, "status", max_length=32)
+    raw_phone = _field(form, "phoneNumber", required=False, max_length=32)
     try:
         phone = normalize_phone(raw_phone) if raw_phone else None
     except PhoneNumberError:
         phone = raw_phone.strip()[:16]
-    failure_reason = _field("failureReason", required=False, max_length=64) or None
+    failure_reason = _field(form, "failureReason", required=False, max_length=64) or None
     with log_context(message=provider_id), services.db.session() as session:
         record_delivery_report(session, provider_id, status, phone, failure_reason)
     return _plain("OK")
