@@ -121,6 +121,30 @@ def ussd():
     return Response("CON constant", mimetype="text/plain")
 '''
 
+FLOOR_MODULE = '''\
+"""The Redis floor: a minimal Flask app that reads the form and makes the two Redis round trips the USSD contract
+asks of every hop (one MGET, one write), with redis-py as any app would, then answers a constant screen. Information
+only: what the gateway's hop costs beyond the framework and the contract's Redis work."""
+import os
+
+import redis
+from flask import Flask, Response, request
+
+app = Flask(__name__)
+client = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+@app.post("/webhooks/at/ussd")
+def ussd():
+    session_id, phone = request.form["sessionId"], request.form["phoneNumber"]
+    session_key = f"floor:session:{session_id}"
+    client.mget([session_key, f"floor:draft:{phone}", f"floor:language:{phone}"])
+    pipe = client.pipeline(transaction=False)
+    pipe.set(session_key, request.form.get("text", ""), ex=60)
+    pipe.execute()
+    return Response("CON constant", mimetype="text/plain")
+'''
+
 
 # --- Simulated callers -------------------------------------------------------------------------------------------
 
@@ -749,6 +773,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default="", help="default: an embedded Redis in a temp dir (exact counts)")
     parser.add_argument("--log-level", default="INFO", help="the gateway's LOG_LEVEL (INFO, as in production)")
     parser.add_argument("--apps", choices=("both", "baseline", "gateway"), default="both")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure a minimal Flask app making the contract's two Redis round trips per hop (information)",
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated callers")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (server logs, SQLite file)")
@@ -853,6 +882,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         upgrade(database_url)
         redis_url = args.redis_url or ensure_embedded_redis(workdir / "redis")
         (workdir / "baseline_app.py").write_text(BASELINE_MODULE)
+        (workdir / "floor_app.py").write_text(FLOOR_MODULE)
 
         env = {
             **os.environ,
@@ -868,6 +898,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         apps = {"baseline": ("baseline_app:app", workdir), "gateway": ("wsgi:app", PROJECT_ROOT)}
         if args.apps != "both":
             apps = {args.apps: apps[args.apps]}
+        if args.floor:
+            apps["floor"] = ("floor_app:app", workdir)
         started = {}
         for name, (module, directory) in apps.items():
             server = Server(name, module, directory, env, args, workdir / f"{name}.log")
@@ -951,6 +983,13 @@ def judge(results: dict) -> dict:
                 "goal": "information only",
                 "pass": None,
             }
+    floor_max = by.get(("floor", "max"))
+    if gateway_max and floor_max and floor_max["hops_per_s"]:
+        verdict["throughput_ratio_to_redis_floor"] = {
+            "value": round(gateway_max["hops_per_s"] / floor_max["hops_per_s"], 3),
+            "goal": "information only",
+            "pass": None,
+        }
     gateway_rate = by.get(("gateway", "rate"))
     if gateway_rate:
         p99 = gateway_rate["p99_ms"]
