@@ -7,10 +7,11 @@ never a change without its entry, nor an entry for a change that was rolled back
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String, Text, and_, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UtcDateTime, utcnow
@@ -72,3 +73,48 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+# Audit log rows on one page.
+AUDIT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Exact matches on the audit log's columns; empty means any."""
+
+    actor: str = ""
+    action: str = ""
+    object_type: str = ""
+    object_id: str = ""
+
+
+def audit_entries(
+    session: Session, filters: AuditFilters, *, before_id: int | None = None, limit: int = AUDIT_PAGE_SIZE
+) -> tuple[list[AuditLog], int | None]:
+    """Newest first, a page of entries older than `before_id`, and the id to ask for the next page with (or None).
+
+    Keyset pagination (`id < before_id`) rather than OFFSET: the log only grows, and a page deep in it costs the
+    same as the first one.
+    """
+    conditions = []
+    if filters.actor:
+        conditions.append(func.lower(AuditLog.actor) == filters.actor.strip().lower())
+    if filters.action:
+        conditions.append(AuditLog.action == filters.action.strip())
+    if filters.object_type:
+        conditions.append(AuditLog.object_type == filters.object_type.strip())
+    if filters.object_id:
+        conditions.append(AuditLog.object_id == filters.object_id.strip())
+    if before_id is not None:
+        conditions.append(AuditLog.id < before_id)
+    query = select(AuditLog).where(and_(*conditions)).order_by(AuditLog.id.desc()).limit(limit + 1)
+    entries = list(session.execute(query).scalars())
+    more = len(entries) > limit
+    entries = entries[:limit]
+    return entries, (entries[-1].id if more else None)
+
+
+def audit_actions(session: Session) -> list[str]:
+    """The actions the log holds, for the filter's choices."""
+    return list(session.execute(select(AuditLog.action).distinct().order_by(AuditLog.action)).scalars())

@@ -1,4 +1,4 @@
-"""The figures the programme owes its donor and the Government, and the audit trail staff read.
+"""The figures the programme owes its donor and the Government.
 
 Every indicator is one GROUP BY query over the whole table, whatever the number of beneficiaries, so that the
 dashboard and the reports stay fast at 100,000 rows and more; the folding into tables and charts happens here, in
@@ -21,10 +21,9 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Index, Select, and_, case, extract, func, select
+from sqlalchemy import ColumnElement, Index, Select, case, extract, func, select
 from sqlalchemy.orm import Session
 
-from models.audit import AuditLog
 from models.grants import Grant, GrantStatus
 from models.messages import MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Sex
@@ -67,8 +66,6 @@ Index("ix_beneficiaries_created_at", Beneficiary.created_at)
 
 # How many periods the dashboard's registrations chart shows.
 DASHBOARD_PERIODS = 12
-# Audit log rows on one page.
-AUDIT_PAGE_SIZE = 50
 
 
 class Period(StrEnum):
@@ -553,60 +550,14 @@ def to_csv(table: ReportTable) -> str:
     return out.getvalue()
 
 
-# --- the audit log -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditFilters:
-    """Exact matches on the audit log's columns; empty means any."""
-
-    actor: str = ""
-    action: str = ""
-    object_type: str = ""
-    object_id: str = ""
-
-
-def audit_entries(
-    session: Session, filters: AuditFilters, *, before_id: int | None = None, limit: int = AUDIT_PAGE_SIZE
-) -> tuple[list[AuditLog], int | None]:
-    """Newest first, a page of entries older than `before_id`, and the id to ask for the next page with (or None).
-
-    Keyset pagination (`id < before_id`) rather than OFFSET: the log only grows, and a page deep in it costs the
-    same as the first one.
-    """
-    conditions = []
-    if filters.actor:
-        conditions.append(func.lower(AuditLog.actor) == filters.actor.strip().lower())
-    if filters.action:
-        conditions.append(AuditLog.action == filters.action.strip())
-    if filters.object_type:
-        conditions.append(AuditLog.object_type == filters.object_type.strip())
-    if filters.object_id:
-        conditions.append(AuditLog.object_id == filters.object_id.strip())
-    if before_id is not None:
-        conditions.append(AuditLog.id < before_id)
-    query = select(AuditLog).where(and_(*conditions)).order_by(AuditLog.id.desc()).limit(limit + 1)
-    entries = list(session.execute(query).scalars())
-    more = len(entries) > limit
-    entries = entries[:limit]
-    return entries, (entries[-1].id if more else None)
-
-
-def audit_actions(session: Session) -> list[str]:
-    """The actions the log holds, for the filter's choices."""
-    return list(session.execute(select(AuditLog.action).distinct().order_by(AuditLog.action)).scalars())
-
-
 __all__ = [
     "AGE_BANDS",
     "REPORTS",
-    "AuditFilters",
     "Dashboard",
     "Filters",
     "Period",
     "ReportError",
     "ReportTable",
-    "audit_entries",
     "dashboard",
     "districts_for",
     "report_table",

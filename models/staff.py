@@ -326,3 +326,35 @@ def revoke_token(session: Session, token: ApiToken, now: datetime | None = None)
     if token.revoked_at is None:
         token.revoked_at = now or utcnow()
         session.flush()
+
+
+def change_access(session: Session, user: StaffUser, role: str, districts, *, by: StaffUser) -> dict:
+    """Set `user`'s role and districts; returns what changed (empty if nothing). Refuses what `create_staff` would.
+
+    Everything is checked before anything is changed, so a refusal leaves `user` as it was.
+    """
+    try:
+        new_role = Role(role.strip().lower())
+    except ValueError:
+        raise StaffError(f"unknown role {role!r}; the roles are {', '.join(Role)}") from None
+    chosen = parse_districts(districts)
+    if chosen and new_role == Role.ADMIN:
+        raise StaffError("an admin sees every district; leave the districts out")
+    if user.id == by.id and new_role != Role.ADMIN:
+        raise StaffError("you cannot take the admin role from your own account; ask another admin")
+    changes = {}
+    if new_role != user.role:
+        changes["role"] = [user.role, str(new_role)]
+        user.role = new_role
+    if chosen != user.district_list:
+        changes["districts"] = [list(user.district_list), list(chosen)]
+        user.districts = DISTRICT_SEPARATOR.join(chosen)
+    session.flush()
+    return changes
+
+
+def set_active(user: StaffUser, active: bool, *, by: StaffUser) -> None:
+    """Deactivate (no login, no API token works) or reactivate an account; never one's own."""
+    if user.id == by.id and not active:
+        raise StaffError("you cannot deactivate your own account")
+    user.active = active

@@ -7,7 +7,7 @@ from flask import render_template, request
 from gateway.auth import login_required
 from gateway.console import bp
 from gateway.services import get_services
-from models.reports import AuditFilters, audit_actions, audit_entries
+from models.audit import AuditFilters, audit_actions, audit_entries
 from models.staff import Role
 
 

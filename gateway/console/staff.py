@@ -1,8 +1,8 @@
 """Staff accounts for admins: list, create, change role and districts, deactivate and reactivate, API tokens.
 
 Every change is written to the audit log in the same transaction, with the admin's e-mail as the actor. The rules
-for an account (valid e-mail, role, districts, password) are `models.staff`'s; the two below guard the console
-itself: an admin cannot lock themselves out by demoting or deactivating their own account.
+for an account (valid e-mail, role, districts, password, and that an admin cannot lock themselves out by demoting
+or deactivating their own account) are `models.staff`'s.
 """
 
 from __future__ import annotations
@@ -17,49 +17,17 @@ from gateway.services import get_services
 from models.audit import record
 from models.people import DISTRICTS
 from models.staff import (
-    DISTRICT_SEPARATOR,
     MIN_PASSWORD_LENGTH,
     ApiToken,
     Role,
     StaffError,
     StaffUser,
+    change_access,
     create_staff,
     issue_token,
-    parse_districts,
     revoke_token,
+    set_active,
 )
-
-
-def change_access(session: Session, user: StaffUser, role: str, districts, *, by: StaffUser) -> dict:
-    """Set `user`'s role and districts; returns what changed (empty if nothing). Refuses what `create_staff` would.
-
-    Everything is checked before anything is changed, so a refusal leaves `user` as it was.
-    """
-    try:
-        new_role = Role(role.strip().lower())
-    except ValueError:
-        raise StaffError(f"unknown role {role!r}; the roles are {', '.join(Role)}") from None
-    chosen = parse_districts(districts)
-    if chosen and new_role == Role.ADMIN:
-        raise StaffError("an admin sees every district; leave the districts out")
-    if user.id == by.id and new_role != Role.ADMIN:
-        raise StaffError("you cannot take the admin role from your own account; ask another admin")
-    changes = {}
-    if new_role != user.role:
-        changes["role"] = [user.role, str(new_role)]
-        user.role = new_role
-    if chosen != user.district_list:
-        changes["districts"] = [list(user.district_list), list(chosen)]
-        user.districts = DISTRICT_SEPARATOR.join(chosen)
-    session.flush()
-    return changes
-
-
-def set_active(user: StaffUser, active: bool, *, by: StaffUser) -> None:
-    """Deactivate (no login, no API token works) or reactivate an account; never one's own."""
-    if user.id == by.id and not active:
-        raise StaffError("you cannot deactivate your own account")
-    user.active = active
 
 
 def _user_or_404(session: Session, user_id: int) -> StaffUser:

@@ -8,17 +8,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from models.audit import record
+from models.audit import AuditFilters, audit_entries, record
 from models.grants import GrantStatus, find_grant_by_reference, move_grant
 from models.messages import MessageStatus, OutboundMessage
 from models.people import Beneficiary, Contact, find_beneficiary_by_reference
 from models.reports import (
     NOT_REGISTERED,
-    AuditFilters,
     Filters,
     Period,
     ReportError,
-    audit_entries,
     callbacks_breakdown,
     dashboard,
     grants_breakdown,
