@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
@@ -86,3 +88,55 @@ def test_a_national_id_belongs_to_one_beneficiary(db):
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
         assert session.scalar(select(func.count()).select_from(Contact)) == 1
+
+
+def test_a_reference_that_clashes_is_drawn_again(db, monkeypatch):
+    taken, _ = register(db)
+    draws = iter([taken, taken, "12345671"])
+    monkeypatch.setattr("models.registration.new_reference", lambda: next(draws))
+    reference, _ = register(db)
+    assert reference == "12345671" and is_valid_reference(reference)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Beneficiary)) == 2
+
+
+def _register_concurrently(db, first_phone, second_phone, **changes):
+    """Two registrations whose transactions overlap: the second inserts while the first has not committed yet.
+
+    Only PostgreSQL can overlap them: SQLite's writers take the lock at BEGIN, so the second one's checks would see
+    the first one's row and never reach its insert.
+    """
+    if not db.url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers at BEGIN; the overlap cannot happen there")
+    outcome: list = []
+    with db.connection() as first:
+        reference = register_beneficiary(first, first_phone, answers(**changes), "en").reference
+
+        def second() -> None:
+            try:
+                with db.connection() as connection:
+                    outcome.append(register_beneficiary(connection, second_phone, answers(**changes), "en"))
+            except Exception as exc:  # the assertion below says which one
+                outcome.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), "the second insert should wait for the first transaction"
+    thread.join(timeout=10)
+    return reference, outcome[0]
+
+
+def test_the_same_number_registering_in_two_overlapping_sessions_gets_one_beneficiary(db):
+    phone = next_phone()
+    reference, second = _register_concurrently(db, phone, phone)
+    assert isinstance(second, AlreadyRegisteredError) and second.reference == reference
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
+
+
+def test_one_national_id_in_two_overlapping_registrations_is_refused_to_the_second(db):
+    _, second = _register_concurrently(db, next_phone(), next_phone(), national_id="LS5550001")
+    assert isinstance(second, NationalIdTakenError)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
