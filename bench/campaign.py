@@ -24,47 +24,43 @@ Results also go to bench/results/ as JSON. The exit status is 0 whenever the ben
 from __future__ import annotations
 
 import argparse
-import atexit
 import cProfile
 import io
-import json
 import math
 import os
-import platform
 import pstats
 import resource
-import shutil
-import signal
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, Python puts bench/ on the path (for `sms`, the SMS benchmark's process helpers), not the project.
-sys.path.insert(0, str(PROJECT_ROOT))
+import common
 
-import africastalking  # noqa: E402
+# Run as a script, Python puts bench/ on the path (for `common`, and `sms`: the SMS benchmark's process helpers), not
+# the project.
+sys.path.insert(0, str(common.PROJECT_ROOT))
+
 import redis  # noqa: E402
-import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sms import (  # noqa: E402
-    AT_API_KEY,
-    AT_USERNAME,
     BASELINE_TIMEOUT_SECONDS,
     MIB,
     RATIO_GOAL,
     Children,
-    MachineCpu,
+    FreshDatabase,
     MemoryWatch,
+    add_worker_options,
+    check_emulator,
+    dispatcher_batches,
     reset_emulator,
     start_emulator,
     start_workers,
+    timed_baseline,
+    vm_hwm,
     warm_up,
     worker_env,
 )
@@ -76,14 +72,11 @@ from models.campaigns import Audience, Campaign  # noqa: E402
 from models.db import Database  # noqa: E402
 from models.demo import seed_demo  # noqa: E402
 from models.messages import ACCEPTED_MESSAGE_STATUSES, MessagePriority, MessageStatus, OutboundMessage  # noqa: E402
-from models.migrate import upgrade  # noqa: E402
 from notifications.campaigns import create_campaign, preview_campaign, send_campaign  # noqa: E402
 from notifications.dispatch import Dispatcher  # noqa: E402
 from notifications.fanout import enqueue_fanout, run_fanout  # noqa: E402
 from notifications.provider import AfricasTalkingProvider  # noqa: E402
 from notifications.queues import kick  # noqa: E402
-
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 
 DEFAULT_SIZES = (10_000, 100_000)
 QUICK_SIZES = (1_000, 3_000)
@@ -124,6 +117,10 @@ DEFAULT_SCENARIOS = (("personalised", PERSONAL_TEXT_EN, PERSONAL_TEXT_ST), ("sha
 FANOUT_POLL_SECONDS = 0.1
 IN_FLIGHT_POLL_SECONDS = 0.5
 DEFAULT_TIMEOUT_SECONDS = 1800
+# Reading back what the emulator recorded (up to 100,000 messages) takes longer than one provider call.
+EMULATOR_READ_TIMEOUT_SECONDS = BASELINE_TIMEOUT_SECONDS * 4
+# The logs shown when a campaign fails: a worker's, since the worker is what dies.
+WORKER_LOGS = "worker-*.log"
 # A worker that does not come up is tried again this often, this long apart (see `start_workers_patiently`).
 WORKER_START_ATTEMPTS = 3
 WORKER_RETRY_SECONDS = 10
@@ -135,47 +132,24 @@ BENCH_ACTOR = "bench"
 # -- databases ---------------------------------------------------------------------------------------------------------
 
 
-class ScratchDatabase:
-    """A fresh, migrated database: a temporary SQLite file, or a new PostgreSQL database dropped on exit."""
+class ScratchDatabase(FreshDatabase):
+    """`FreshDatabase` by kind ("sqlite" or "postgresql"); the SQLite file also goes on exit, as large sizes add up."""
 
     def __init__(self, kind: str, scratch: Path, label: str, postgres_url: str) -> None:
-        self.kind = kind
-        self.admin_url = postgres_url if kind == "postgresql" else None
-        if self.admin_url:
-            self.name = f"bench_campaign_{uuid.uuid4().hex[:10]}"
-            self.url = sa.make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
-        else:
-            self.name = None
-            self.url = f"sqlite:///{scratch / f'{label}.sqlite3'}"
-
-    def __enter__(self) -> ScratchDatabase:
-        if self.admin_url:
-            _admin(self.admin_url, f'CREATE DATABASE "{self.name}"')
-        upgrade(self.url)
-        return self
+        super().__init__(postgres_url if kind == "postgresql" else None, scratch, label, benchmark="campaign")
 
     def __exit__(self, *exc_info) -> None:
-        if self.admin_url:
-            _admin(self.admin_url, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        elif self.url.startswith("sqlite:///"):
+        super().__exit__(*exc_info)
+        if not self.postgres:
             path = Path(self.url.removeprefix("sqlite:///"))
             for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
                 leftover.unlink(missing_ok=True)
 
 
-def _admin(url: str, statement: str) -> None:
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 def postgres_reachable(url: str) -> str | None:
     """None if the server answers, else why not."""
     try:
-        _admin(url, "SELECT 1")
+        common.admin_execute(url, "SELECT 1")
     except sa.exc.SQLAlchemyError as exc:
         return str(exc).splitlines()[0]
     return None
@@ -283,63 +257,7 @@ def campaign_messages(db: Database, campaign_id: int) -> list[tuple[int, str, st
         ]
 
 
-def dispatcher_batches(messages: list[tuple[int, str, str]], batch_size: int) -> list[tuple[str, list[str]]]:
-    """The provider calls the dispatcher makes for these messages once all are queued: identical texts together,
-    up to `batch_size` a call, each text's messages by id, calls ordered by their oldest message."""
-    by_text: dict[str, list[tuple[int, str]]] = {}
-    for message_id, phone, text in messages:
-        by_text.setdefault(text, []).append((message_id, phone))
-    chunks = []
-    for text, members in by_text.items():
-        for start in range(0, len(members), batch_size):
-            chunk = members[start : start + batch_size]
-            chunks.append((chunk[0][0], text, [phone for _, phone in chunk]))
-    chunks.sort(key=lambda chunk: chunk[0])
-    return [(text, phones) for _, text, phones in chunks]
-
-
-# -- the emulator ------------------------------------------------------------------------------------------------------
-
-
-def check_emulator(url: str, expected: set[tuple[str, str]]) -> dict:
-    """Did the emulator take exactly the expected (phone, text) pairs, each once?"""
-    recorded = requests.get(f"{url}/_emulator/messages", timeout=BASELINE_TIMEOUT_SECONDS * 4).json()
-    got = [(message["phone"], message["text"]) for message in recorded["messages"]]
-    received = set(got)
-    return {
-        "requests": len(recorded["requests"]),
-        "messages": len(got),
-        "duplicates": len(got) - len(received),
-        "missing": len(expected - received),
-        "unexpected": len(received - expected),
-        "exact": len(got) == len(expected) and received == expected,
-    }
-
-
-def baseline(emulator_url: str, batches: list[tuple[str, list[str]]]) -> tuple[float, float]:
-    """The same provider calls with the bare SDK in a plain loop; returns (seconds, cores busy machine-wide)."""
-    service = africastalking.SMSService(AT_USERNAME, AT_API_KEY)
-    service._baseUrl = f"{emulator_url}/version1"
-    cpu = MachineCpu()
-    started = time.perf_counter()
-    for text, phones in batches:
-        service.send(text, phones, timeout=BASELINE_TIMEOUT_SECONDS)
-    return time.perf_counter() - started, cpu.busy_cores()
-
-
-# -- memory ------------------------------------------------------------------------------------------------------------
-
-
-def vm_hwm(pid: int) -> int:
-    """Peak resident memory of one process (VmHWM), in bytes; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
+# -- the worker --------------------------------------------------------------------------------------------------------
 
 
 def start_workers_patiently(children: Children, count: int, env: dict[str, str], connection, log_dir: Path):
@@ -427,7 +345,7 @@ def run_scenario(
     finished = False
     try:
         watch.start()
-        cpu = MachineCpu()
+        cpu = common.MachineCpu()
         sent_at = datetime.now(UTC)
         started = time.perf_counter()
         start_sending(db, connection, campaign_id)
@@ -459,7 +377,7 @@ def run_scenario(
     result = dispatched(db, campaign_id)
     messages = campaign_messages(db, campaign_id)
     expected = {(phone, text) for _, phone, text in messages}
-    emulator_gateway = check_emulator(emulator_url, expected)
+    emulator_gateway = check_emulator(emulator_url, expected, EMULATOR_READ_TIMEOUT_SECONDS)
     if not emulator_gateway["exact"]:
         notes.append(f"gateway: the emulator did not receive exactly the {len(messages)} messages")
     if result.accepted != len(messages):
@@ -469,8 +387,8 @@ def run_scenario(
 
     batches = dispatcher_batches(messages, BENCH_BATCH_SIZE)
     reset_emulator(emulator_url)
-    baseline_seconds, busy_baseline = baseline(emulator_url, batches)
-    emulator_baseline = check_emulator(emulator_url, expected)
+    baseline_seconds, busy_baseline = timed_baseline(emulator_url, batches)
+    emulator_baseline = check_emulator(emulator_url, expected, EMULATOR_READ_TIMEOUT_SECONDS)
     if not emulator_baseline["exact"]:
         notes.append(f"baseline: the emulator did not receive exactly the {len(messages)} messages")
     reset_emulator(emulator_url)
@@ -669,13 +587,11 @@ def print_table(results: list[ScenarioResult], ratios: list[dict], skipped: list
     )
 
 
-def write_results(results: list[ScenarioResult], ratios: list[dict], skipped: list[str], args, profile) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"campaign-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    document = {
+def results_document(results: list[ScenarioResult], ratios: list[dict], skipped: list[str], args, profile) -> dict:
+    return {
         "benchmark": "campaign",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": common.machine_description(brief=True),
         "options": {key: value for key, value in vars(args).items() if key != "postgres_url"},
         "settings": {"SMS_BATCH_SIZE": BENCH_BATCH_SIZE, "SMS_RATE_PER_SECOND": BENCH_RATE_PER_SECOND},
         "ratio_goal": RATIO_GOAL,
@@ -685,8 +601,6 @@ def write_results(results: list[ScenarioResult], ratios: list[dict], skipped: li
         "skipped": skipped,
         "profile": profile,
     }
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    return path
 
 
 def _sizes(raw: str) -> list[int]:
@@ -736,14 +650,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="which default texts: personalised,shared (default both)",
     )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="server for --databases postgresql")
-    parser.add_argument("--redis-url", help="default: an embedded Redis in a temporary directory")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        help="longest wait per campaign (default %(default)s s)",
-    )
+    add_worker_options(parser, DEFAULT_TIMEOUT_SECONDS, "longest wait per campaign")
     parser.add_argument("--quick", action="store_true", help=f"a smoke run: {','.join(map(str, QUICK_SIZES))}")
     parser.add_argument("--profile", action="store_true", help="also cProfile an in-process run_fanout and drain")
     parser.add_argument(
@@ -757,36 +664,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _print_log_tails(scratch: Path) -> None:
-    for log in sorted(scratch.glob("worker-*.log")):
-        tail = log.read_text(errors="replace").splitlines()[-15:]
-        print(f"--- {log.name} (last lines)\n" + "\n".join(tail), file=sys.stderr)
-
-
-def _terminate(signum, _frame) -> None:
-    """SIGTERM ends the run like Ctrl-C does, so the `finally` blocks stop the children and drop the databases."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
-    # Registered before the embedded Redis, so that atexit stops Redis first and removes its directory after.
-    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-    children = Children()
-    atexit.register(children.stop_all)
     results: list[ScenarioResult] = []
     skipped: list[str] = []
     profile = None
     databases = list(args.databases)
-    if "postgresql" in databases:
-        why = postgres_reachable(args.postgres_url)
-        if why:
-            databases.remove("postgresql")
-            skipped.append(f"PostgreSQL skipped: {args.postgres_url} unreachable ({why})")
-            print(skipped[-1], flush=True)
-    try:
+    with (
+        common.temp_dir("campaign") as scratch,
+        Children() as children,
+        common.ending_cleanly(
+            "\ninterrupted; stopping the emulator and workers, dropping the databases",
+            failures=(RuntimeError,),
+            logs=scratch,
+            log_pattern=WORKER_LOGS,
+        ),
+    ):
+        if "postgresql" in databases:
+            why = postgres_reachable(args.postgres_url)
+            if why:
+                databases.remove("postgresql")
+                skipped.append(f"PostgreSQL skipped: {args.postgres_url} unreachable ({why})")
+                print(skipped[-1], flush=True)
         redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
         emulator_url = start_emulator(children, scratch)
         warm_up(emulator_url)
@@ -815,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
                                 # One broken scenario (a worker that died) should not cost the others' figures.
                                 skipped.append(f"{kind} {scenario[0]} {size} failed: {exc}")
                                 print(f"  {skipped[-1]}", flush=True)
-                                _print_log_tails(scratch)
+                                common.print_log_tails(scratch, WORKER_LOGS)
                                 continue
                             results.append(result)
                             print(
@@ -829,15 +728,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile and databases:
             print(f"profiling an in-process fan-out and drain ({databases[0]}, {args.profile_size})...", flush=True)
             profile = profile_campaign(databases[0], args, scratch, redis_url, emulator_url)
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping the emulator and workers, dropping the databases", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        _print_log_tails(scratch)
-        return 1
-    finally:
-        children.stop_all()
     if not results:
         print("no campaign ran to the end; nothing to report", file=sys.stderr)
         return 1
@@ -845,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results, ratios, skipped)
     if profile:
         print("\n" + profile)
-    print(f"results: {write_results(results, ratios, skipped, args, profile).relative_to(PROJECT_ROOT)}")
+    print(f"results: {common.write_results('campaign', results_document(results, ratios, skipped, args, profile))}")
     return 0
 
 

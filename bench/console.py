@@ -28,37 +28,31 @@ import argparse
 import gzip
 import html
 import http.client
-import json
 import os
 import random
 import re
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, Python puts bench/ on the path (for `ussd`: the gunicorn helper and machine description).
-sys.path.insert(0, str(PROJECT_ROOT))
+import common
+
+# Run as a script, Python puts bench/ on the path (for `common`, and `ussd`: the gunicorn helper).
+sys.path.insert(0, str(common.PROJECT_ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 from ussd import (  # noqa: E402
     DEFAULT_THREADS,
     DEFAULT_WORKERS,
-    HOST,
-    KEEP_ALIVE_SECONDS,
     Server,
-    _busy_cpu_seconds,
-    machine_description,
+    describe_gunicorn,
+    gunicorn_settings,
 )
 
 from config.redis import ensure_embedded_redis  # noqa: E402
@@ -70,7 +64,6 @@ from models.people import Beneficiary, Contact  # noqa: E402
 from models.search import PAGE_SIZE  # noqa: E402
 from models.staff import Role, create_staff  # noqa: E402
 
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/postgres"
 
 # The goals of the issue.
@@ -142,22 +135,6 @@ CSRF_PATTERN = re.compile(r'name="csrf_token" value="([^"]+)"')
 # --- the database ----------------------------------------------------------------------------------------------------
 
 
-class ScratchPostgres:
-    """A database of its own on the server (`bench_console_<random>`), so a run touches nothing else; dropped after."""
-
-    def __init__(self, url: str):
-        self.name = f"bench_console_{uuid.uuid4().hex[:8]}"
-        self.admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
-        self.url = sa.make_url(url).set(database=self.name).render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self.admin.dispose()
-
-
 def seed_messages(db: Database) -> int:
     """SMS the programme would have sent: a confirmation per beneficiary, a notice per grant past review.
 
@@ -198,15 +175,6 @@ def seed_messages(db: Database) -> int:
             )
             written += result.rowcount
     return written
-
-
-def vacuum_analyze(url: str) -> None:
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("VACUUM ANALYZE"))
-    finally:
-        engine.dispose()
 
 
 @dataclass
@@ -314,11 +282,11 @@ class Browser:
 
     def __init__(self, port: int):
         self.port = port
-        self.connection = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_SECONDS)
+        self.connection = http.client.HTTPConnection(common.HOST, port, timeout=REQUEST_TIMEOUT_SECONDS)
         self.cookie = ""
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes, dict[str, str]]:
-        headers = {"Host": f"{HOST}:{self.port}", "Accept-Encoding": "identity"}
+        headers = {"Host": f"{common.HOST}:{self.port}", "Accept-Encoding": "identity"}
         if self.cookie:
             headers["Cookie"] = self.cookie
         if body is not None:
@@ -526,7 +494,7 @@ def prepare(args: argparse.Namespace, url: str) -> dict:
             if args.without_trigram:
                 session.execute(sa.text(f"DROP INDEX IF EXISTS {TRIGRAM_INDEX}"))
             trigram = session.execute(sa.text("SELECT to_regclass(:name)"), {"name": TRIGRAM_INDEX}).scalar()
-        vacuum_analyze(url)
+        common.admin_execute(url, "VACUUM ANALYZE")  # what autovacuum does on a live database
         rng = random.Random(args.seed)
         samples = {"admin": samples_for(db, None, rng), "officer": samples_for(db, OFFICER_DISTRICTS, rng)}
         grants = grant_status_counts(db)
@@ -548,7 +516,7 @@ def prepare(args: argparse.Namespace, url: str) -> dict:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict:
-    scratch = ScratchPostgres(args.postgres_url)
+    scratch = common.ScratchPostgres(args.postgres_url, "console").create()
     server = None
     try:
         data = prepare(args, scratch.url)
@@ -561,13 +529,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
             "REDIS_URL": ensure_embedded_redis(workdir / "redis"),
             "SECRET_KEY": "bench-only-secret",
             "LOG_LEVEL": args.log_level,
-            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONPATH": str(common.PROJECT_ROOT),
         }
-        server = Server("gateway", "wsgi:app", PROJECT_ROOT, env, args, workdir / "gateway.log")
+        server = Server("gateway", "wsgi:app", common.PROJECT_ROOT, env, args, workdir / "gateway.log")
         server.wait_ready()
         print(
-            f"gunicorn gthread, {args.workers} workers x {args.threads} threads, keep-alive {KEEP_ALIVE_SECONDS} s; "
-            f"{args.clients} clients; {args.samples} requests per URL kind and role",
+            f"{describe_gunicorn(args)}; {args.clients} clients; {args.samples} requests per URL kind and role",
             flush=True,
         )
         rng = random.Random(args.seed)
@@ -578,11 +545,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         probes = [probe_for(k, r, samples[r], rng, today) for _ in range(args.samples) for r in ROLES for k in kinds]
         rng.shuffle(probes)
         measurements = Measurements()
-        cpu_before, machine_before, started = server.cpu_seconds(), _busy_cpu_seconds(), time.perf_counter()
+        cpu_before, machine_before, started = server.cpu_seconds(), common.busy_cpu_seconds(), time.perf_counter()
         run_clients(server.port, probes, args.clients, measurements)
         elapsed = time.perf_counter() - started
         server_cpu = server.cpu_seconds() - cpu_before
-        machine_busy = _busy_cpu_seconds() - machine_before
+        machine_busy = common.busy_cpu_seconds() - machine_before
         weight = page_weight(server.port)
         if server.process.poll() is not None:
             print(f"the gateway died during the run:\n{server.log_tail()}", file=sys.stderr)
@@ -608,12 +575,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     return {
         "benchmark": "console",
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_description(),
+        "machine": common.machine_description(),
         "settings": {
-            "workers": args.workers,
-            "threads": args.threads,
-            "worker_class": "gthread",
-            "keep_alive_s": KEEP_ALIVE_SECONDS,
+            **gunicorn_settings(args),
             "clients": args.clients,
             "samples_per_url_kind_and_role": args.samples,
             "log_level": args.log_level,
@@ -685,36 +649,21 @@ def print_report(results: dict) -> None:
         print(f"{name}: worst {goal['value']} ({goal['goal']}) {'PASS' if goal['pass'] else 'MISS'}")
 
 
-def _interrupt(_signum, _frame) -> None:
-    """SIGTERM unwinds like Ctrl-C, so the server and the scratch database go too."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    try:
+    with (
+        common.temp_dir("console", keep=args.keep_temp) as workdir,
+        common.ending_cleanly(
+            "interrupted; server stopped, scratch database dropped",
+            failures=(RuntimeError, sa.exc.SQLAlchemyError),
+            logs=workdir,
+            log_pattern="gateway.log",
+            log_lines=20,
+        ),
+    ):
         results = run(args, workdir)
-    except KeyboardInterrupt:
-        print("interrupted; server stopped, scratch database dropped", file=sys.stderr)
-        return 130
-    except (RuntimeError, sa.exc.SQLAlchemyError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        log = workdir / "gateway.log"
-        if log.exists():
-            print("--- gateway.log (last lines)\n" + "\n".join(log.read_text().splitlines()[-20:]), file=sys.stderr)
-        return 1
-    finally:
-        if args.keep_temp:
-            print(f"temp dir kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     print_report(results)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"console-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nresults: {path.relative_to(PROJECT_ROOT)}")
+    print(f"\nresults: {common.write_results('console', results)}")
     return 0
 
 

@@ -25,26 +25,21 @@ import atexit
 import contextlib
 import cProfile
 import io
-import json
 import os
-import platform
 import pstats
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, Python puts bench/ on the path, not the project.
-sys.path.insert(0, str(PROJECT_ROOT))
+import common
+
+# Run as a script, Python puts bench/ on the path (for `common`), not the project.
+sys.path.insert(0, str(common.PROJECT_ROOT))
 
 import africastalking  # noqa: E402
 import redis  # noqa: E402
@@ -67,8 +62,6 @@ from notifications.dispatch import Dispatcher  # noqa: E402
 from notifications.outbox import owe_text  # noqa: E402
 from notifications.provider import AfricasTalkingProvider  # noqa: E402
 from notifications.queues import kick  # noqa: E402
-
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 
 DEFAULT_MESSAGES = 5000
 QUICK_MESSAGES = 300
@@ -97,10 +90,9 @@ TEXT_TEMPLATE = (
 # How often to look at progress and memory while the workers send.
 PROGRESS_POLL_SECONDS = 0.025
 MEMORY_POLL_SECONDS = 0.05
-# Seconds to wait for processes to come up, and for a stopped one to go before it is killed.
+# Seconds to wait for processes to come up.
 EMULATOR_START_TIMEOUT_SECONDS = 15
 WORKER_READY_TIMEOUT_SECONDS = 60
-STOP_TIMEOUT_SECONDS = 10
 DEFAULT_SEND_TIMEOUT_SECONDS = 900
 # Provider calls before timing anything, so that neither side pays for a cold emulator.
 WARMUP_CALLS = 20
@@ -132,21 +124,28 @@ class Workload:
         return [(self.phone(index), self.text(index)) for index in range(self.messages)]
 
     def batches(self, batch_size: int) -> list[tuple[str, list[str]]]:
-        """The provider calls the dispatcher makes for this workload, in its order.
+        """The provider calls the dispatcher makes for this workload, in its order (the index stands for the id)."""
+        return dispatcher_batches(
+            [(index, phone, text) for index, (phone, text) in enumerate(self.pairs())], batch_size
+        )
 
-        The dispatcher takes the oldest due message's text and up to `batch_size` due messages with that text, by
-        id; with distinct numbers that is every text's messages cut into chunks, oldest first chunk first.
-        """
-        by_text: dict[str, list[tuple[int, str]]] = {}
-        for index, (phone, text) in enumerate(self.pairs()):
-            by_text.setdefault(text, []).append((index, phone))
-        chunks = []
-        for text, members in by_text.items():
-            for start in range(0, len(members), batch_size):
-                chunk = members[start : start + batch_size]
-                chunks.append((chunk[0][0], text, [phone for _, phone in chunk]))
-        chunks.sort(key=lambda chunk: chunk[0])
-        return [(text, phones) for _, text, phones in chunks]
+
+def dispatcher_batches(messages: list[tuple[int, str, str]], batch_size: int) -> list[tuple[str, list[str]]]:
+    """The provider calls the dispatcher makes for these (id, phone, text) messages once all are queued.
+
+    The dispatcher takes the oldest due message's text and up to `batch_size` due messages with that text, by id;
+    with distinct numbers that is every text's messages cut into chunks, calls ordered by their oldest message.
+    """
+    by_text: dict[str, list[tuple[int, str]]] = {}
+    for message_id, phone, text in messages:
+        by_text.setdefault(text, []).append((message_id, phone))
+    chunks = []
+    for text, members in by_text.items():
+        for start in range(0, len(members), batch_size):
+            chunk = members[start : start + batch_size]
+            chunks.append((chunk[0][0], text, [phone for _, phone in chunk]))
+    chunks.sort(key=lambda chunk: chunk[0])
+    return [(text, phones) for _, text, phones in chunks]
 
 
 # -- processes ---------------------------------------------------------------------------------------------------------
@@ -159,10 +158,17 @@ class Children:
     def __init__(self) -> None:
         self._processes: list[subprocess.Popen] = []
 
+    def __enter__(self) -> Children:
+        atexit.register(self.stop_all)  # also when the script ends some other way
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop_all()
+
     def start(self, command: list[str], *, env: dict[str, str] | None = None, log: Path | None = None):
         output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - lives as long as the process
         process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=common.PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
         if log:
             output.close()  # the child has its own copy
@@ -171,15 +177,7 @@ class Children:
 
     def stop(self, process: subprocess.Popen) -> None:
         """SIGTERM to the process group (an RQ worker, its work-horse and scheduler), then SIGKILL if it lingers."""
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        common.stop_process_group(process)
         # A work-horse can outlive its parent in the group; the group id is the leader's pid, which we own.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -191,17 +189,14 @@ class Children:
             self.stop(process)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_emulator(children: Children, log_dir: Path) -> str:
     """The emulator in its own process, as in development, so its CPU is not the benchmark's; returns its origin."""
-    port = free_port()
-    children.start([sys.executable, "-m", "notifications.emulator", "--port", str(port)], log=log_dir / "emulator.log")
-    url = f"http://127.0.0.1:{port}"
+    port = common.free_port()
+    children.start(
+        [sys.executable, "-m", "notifications.emulator", "--host", common.HOST, "--port", str(port)],
+        log=log_dir / "emulator.log",
+    )
+    url = f"http://{common.HOST}:{port}"
     deadline = time.monotonic() + EMULATOR_START_TIMEOUT_SECONDS
     while True:
         try:
@@ -217,11 +212,10 @@ def reset_emulator(url: str) -> None:
     requests.post(f"{url}/_emulator/reset", timeout=BASELINE_TIMEOUT_SECONDS).raise_for_status()
 
 
-def check_emulator(url: str, workload: Workload) -> dict:
-    """Did the emulator take exactly the workload's messages, each once? Returns counts and a verdict."""
-    recorded = requests.get(f"{url}/_emulator/messages", timeout=BASELINE_TIMEOUT_SECONDS).json()
+def check_emulator(url: str, expected: set[tuple[str, str]], timeout: float = BASELINE_TIMEOUT_SECONDS) -> dict:
+    """Did the emulator take exactly the expected (phone, text) pairs, each once? Returns counts and a verdict."""
+    recorded = requests.get(f"{url}/_emulator/messages", timeout=timeout).json()
     got = [(message["phone"], message["text"]) for message in recorded["messages"]]
-    expected = set(workload.pairs())
     received = set(got)
     return {
         "requests": len(recorded["requests"]),
@@ -231,35 +225,6 @@ def check_emulator(url: str, workload: Workload) -> dict:
         "unexpected": len(received - expected),
         "exact": len(got) == len(expected) and received == expected,
     }
-
-
-# -- machine load ------------------------------------------------------------------------------------------------------
-
-
-class MachineCpu:
-    """Cores busy machine-wide between `start()` and `stop()`, from /proc/stat.
-
-    The machine may be shared (test suites, other benchmarks); a phase that ran beside a busy neighbour is slower
-    for reasons that are not the gateway's, and this number lets a reader see it.
-    """
-
-    def __init__(self) -> None:
-        self._start = self._read()
-        self._started = time.monotonic()
-
-    @staticmethod
-    def _read() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            values = [int(value) for value in stat.readline().split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return sum(values) - idle, sum(values)
-
-    def busy_cores(self) -> float:
-        busy, total = self._read()
-        elapsed_ticks = total - self._start[1]
-        if elapsed_ticks <= 0:
-            return 0.0
-        return (busy - self._start[0]) / elapsed_ticks * (os.cpu_count() or 1)
 
 
 # -- peak memory -------------------------------------------------------------------------------------------------------
@@ -278,6 +243,11 @@ def _status_fields(pid: int) -> dict[str, int]:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return values
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident memory of one process (VmHWM), in bytes; 0 if it is gone."""
+    return _status_fields(pid).get("VmHWM", 0)
 
 
 def _pss(pid: int) -> int:
@@ -361,38 +331,26 @@ class FreshDatabase:
     """A migrated, empty database per scenario: a temporary SQLite file, or a new PostgreSQL database that is
     dropped afterwards, so that no run measures a table full of an earlier run's rows."""
 
-    def __init__(self, base_url: str | None, scratch: Path, label: str) -> None:
-        self.admin_url = base_url if base_url and base_url.startswith("postgresql") else None
-        if base_url and not self.admin_url and not base_url.startswith("sqlite"):
+    def __init__(self, base_url: str | None, scratch: Path, label: str, benchmark: str = "sms") -> None:
+        postgres = bool(base_url) and base_url.startswith("postgresql")
+        if base_url and not postgres and not base_url.startswith("sqlite"):
             raise SystemExit(f"--database-url must be SQLite or PostgreSQL, got {base_url}")
-        if self.admin_url:
-            self.name = f"bench_sms_{uuid.uuid4().hex[:10]}"
-            self.url = sa.make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
-        else:
-            self.name = None
-            self.url = f"sqlite:///{scratch / f'{label}.sqlite3'}"
+        self.postgres = common.ScratchPostgres(base_url, benchmark) if postgres else None
+        self.url = self.postgres.url if self.postgres else f"sqlite:///{scratch / f'{label}.sqlite3'}"
 
     @property
     def kind(self) -> str:
-        return "postgresql" if self.admin_url else "sqlite"
+        return "postgresql" if self.postgres else "sqlite"
 
     def __enter__(self) -> FreshDatabase:
-        if self.admin_url:
-            self._admin(f'CREATE DATABASE "{self.name}"')
+        if self.postgres:
+            self.postgres.create()
         upgrade(self.url)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self.admin_url:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def _admin(self, statement: str) -> None:
-        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                connection.execute(sa.text(statement))
-        finally:
-            engine.dispose()
+        if self.postgres:
+            self.postgres.drop()
 
 
 def write_outbox(db: Database, workload: Workload) -> None:
@@ -439,7 +397,7 @@ def baseline(emulator_url: str, batches: list[tuple[str, list[str]]]) -> float:
 
 def timed_baseline(emulator_url: str, batches: list[tuple[str, list[str]]]) -> tuple[float, float]:
     """`baseline`, and the cores busy machine-wide meanwhile."""
-    cpu = MachineCpu()
+    cpu = common.MachineCpu()
     seconds = baseline(emulator_url, batches)
     return seconds, cpu.busy_cores()
 
@@ -518,7 +476,7 @@ def gateway(
     try:
         write_outbox(db, workload)
         watch.start()
-        cpu = MachineCpu()
+        cpu = common.MachineCpu()
         started = time.perf_counter()
         kick(connection, MessagePriority.TRANSACTIONAL)
         seconds, first, accepted = None, None, 0
@@ -538,7 +496,7 @@ def gateway(
             time.sleep(PROGRESS_POLL_SECONDS)
         busy_cores = cpu.busy_cores()
         watch.stop()
-        worker_hwm = max(_status_fields(process.pid).get("VmHWM", 0) for process in processes)
+        worker_hwm = max(vm_hwm(process.pid) for process in processes)
     finally:
         if watch.is_alive():  # an error cut the run short
             watch.stop()
@@ -617,7 +575,8 @@ def run_scenario(
 
     reset_emulator(emulator_url)
     baseline_seconds, baseline_busy_cores = timed_baseline(emulator_url, batches)
-    emulator_baseline = check_emulator(emulator_url, workload)
+    expected = set(workload.pairs())
+    emulator_baseline = check_emulator(emulator_url, expected)
     if not emulator_baseline["exact"]:
         notes.append(f"baseline: the emulator did not receive exactly the {workload.messages} messages")
     reset_emulator(emulator_url)
@@ -638,7 +597,7 @@ def run_scenario(
             )
         finally:
             db.dispose()
-    emulator_gateway = check_emulator(emulator_url, workload)
+    emulator_gateway = check_emulator(emulator_url, expected)
     if not emulator_gateway["exact"]:
         notes.append(f"gateway: the emulator did not receive exactly the {workload.messages} messages")
     if run.seconds is None:
@@ -712,21 +671,24 @@ def print_table(results: list[ScenarioResult], workers: int) -> None:
     )
 
 
-def write_results(results: list[ScenarioResult], args, profile: str | None) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"sms-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    document = {
+def results_document(results: list[ScenarioResult], args, profile: str | None) -> dict:
+    return {
         "benchmark": "sms",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": common.machine_description(brief=True),
         "options": {key: value for key, value in vars(args).items() if key != "database_url"},
         "database": "postgresql" if (args.database_url or "").startswith("postgresql") else "sqlite",
         "ratio_goal": RATIO_GOAL,
         "scenarios": [asdict(result) for result in results],
         "profile": profile,
     }
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    return path
+
+
+def add_worker_options(parser: argparse.ArgumentParser, timeout: float, timeout_help: str) -> None:
+    """--redis-url, --workers and --timeout: bench/campaign.py runs the same workers and takes the same options."""
+    parser.add_argument("--redis-url", help="default: an embedded Redis in a temporary directory")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=timeout, help=f"{timeout_help} (default %(default)s s)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -751,14 +713,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="default: a temporary SQLite file; a PostgreSQL URL names the server, where a fresh database is created "
         "per scenario and dropped",
     )
-    parser.add_argument("--redis-url", help="default: an embedded Redis in a temporary directory")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_SEND_TIMEOUT_SECONDS,
-        help="longest wait for the workers per scenario (default %(default)s s)",
-    )
+    add_worker_options(parser, DEFAULT_SEND_TIMEOUT_SECONDS, "longest wait for the workers per scenario")
     parser.add_argument("--quick", action="store_true", help=f"a smoke run: {QUICK_MESSAGES} messages")
     parser.add_argument("--profile", action="store_true", help="also cProfile one in-process Dispatcher.drain")
     args = parser.parse_args(argv)
@@ -771,22 +726,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum, _frame) -> None:
-    """SIGTERM ends the run like Ctrl-C does, so the `finally` blocks stop the children and drop the database."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-sms-"))
-    # Registered before the embedded Redis, so that atexit stops Redis first and removes its directory after.
-    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-    children = Children()
-    atexit.register(children.stop_all)
     results: list[ScenarioResult] = []
     profile = None
-    try:
+    with (
+        common.temp_dir("sms") as scratch,
+        Children() as children,
+        common.ending_cleanly(
+            "\ninterrupted; stopping the emulator and workers", failures=(RuntimeError,), logs=scratch
+        ),
+    ):
         redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
         emulator_url = start_emulator(children, scratch)
         warm_up(emulator_url)
@@ -813,21 +763,10 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     db.dispose()
             reset_emulator(emulator_url)
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping the emulator and workers", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        for log in sorted(scratch.glob("*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            print(f"--- {log.name} (last lines)\n" + "\n".join(tail), file=sys.stderr)
-        return 1
-    finally:
-        children.stop_all()
     print_table(results, args.workers)
     if profile:
         print("\n" + profile)
-    print(f"results: {write_results(results, args, profile).relative_to(PROJECT_ROOT)}")
+    print(f"results: {common.write_results('sms', results_document(results, args, profile))}")
     return 0
 
 

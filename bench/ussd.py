@@ -31,18 +31,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import platform
 import random
 import re
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -51,10 +46,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+import common
+
 USSD_PATH = "/webhooks/at/ussd"
-HOST = "127.0.0.1"
 
 # The goals of the issue.
 GOAL_THROUGHPUT_RATIO = 0.5  # gateway hops/s at least this share of the baseline's
@@ -69,6 +63,7 @@ QUICK_WARMUP_SECONDS = 1.0
 # Closed-loop virtual users: twice the server's request slots (2 workers x 4 threads), so it never idles.
 DEFAULT_CONCURRENCY = 16
 # gunicorn: one worker per core; gthread because sync workers close the connection after every request.
+WORKER_CLASS = "gthread"
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 4
 KEEP_ALIVE_SECONDS = 5
@@ -79,7 +74,6 @@ OPEN_LOOP_CONNECTIONS = 32
 # One hop must answer within this, else it is an error (the provider gives up after a few seconds too).
 REQUEST_TIMEOUT_SECONDS = 10.0
 SERVER_START_TIMEOUT_SECONDS = 30.0
-SERVER_STOP_TIMEOUT_SECONDS = 10.0
 # Seconds to wait for the open loop's last answers after the last scheduled send.
 DRAIN_TIMEOUT_SECONDS = 15.0
 
@@ -395,7 +389,7 @@ class Connection:
     def __init__(self, port: int):
         self.port = port
         self.prefix = (
-            f"POST {USSD_PATH}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"POST {USSD_PATH}?token={WEBHOOK_TOKEN} HTTP/1.1\r\nHost: {common.HOST}:{port}\r\n"
             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
         ).encode()
         self.reader: asyncio.StreamReader | None = None
@@ -403,7 +397,7 @@ class Connection:
         self.reconnects = 0
 
     async def _open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        self.reader, self.writer = await asyncio.open_connection(common.HOST, self.port)
         self.writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def close(self) -> None:
@@ -605,12 +599,6 @@ async def _one_hop(
 # --- Servers -----------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 class Server:
     """One gunicorn, started with the settings every app of the run shares; stopped with its whole group."""
 
@@ -618,18 +606,18 @@ class Server:
         self, name: str, module: str, directory: Path, env: dict[str, str], args: argparse.Namespace, log_path: Path
     ):
         self.name = name
-        self.port = free_port()
+        self.port = common.free_port()
         self.log_path = log_path
         command = [
             sys.executable,
             "-m",
             "gunicorn",
             "--bind",
-            f"{HOST}:{self.port}",
+            f"{common.HOST}:{self.port}",
             "--workers",
             str(args.workers),
             "--worker-class",
-            "gthread",
+            WORKER_CLASS,
             "--threads",
             str(args.threads),
             "--keep-alive",
@@ -652,7 +640,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                with socket.create_connection((HOST, self.port), timeout=1) as probe:
+                with socket.create_connection((common.HOST, self.port), timeout=1) as probe:
                     probe.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
                     if probe.recv(16).startswith(b"HTTP/1."):
                         return
@@ -682,16 +670,24 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=SERVER_STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        common.stop_process_group(self.process)
         self.log.close()
+
+
+def gunicorn_settings(args: argparse.Namespace) -> dict:
+    """The server's settings as the results file records them, so that runs are compared only under the same ones."""
+    return {
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_class": WORKER_CLASS,
+        "keep_alive_s": KEEP_ALIVE_SECONDS,
+    }
+
+
+def describe_gunicorn(args: argparse.Namespace) -> str:
+    """The server's settings as the run prints them first, so that a pasted report says what it measured."""
+    threads = f"{args.workers} workers x {args.threads} threads"
+    return f"gunicorn {WORKER_CLASS}, {threads}, keep-alive {KEEP_ALIVE_SECONDS} s"
 
 
 class RedisProbe:
@@ -789,44 +785,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-class ScratchPostgres:
-    """A database of its own on the given PostgreSQL server, so a run never touches anything else; dropped after."""
-
-    def __init__(self, url: str):
-        import sqlalchemy as sa
-
-        self.name = f"bench_ussd_{uuid.uuid4().hex[:8]}"
-        self.admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
-        self.url = sa.make_url(url).set(database=self.name).render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        import sqlalchemy as sa
-
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self.admin.dispose()
-
-
-def machine_description() -> dict:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    import gunicorn
-
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "gunicorn": gunicorn.__version__,
-        "platform": platform.platform(),
-    }
-
-
 def measure(
     name: str,
     server: Server,
@@ -839,14 +797,14 @@ def measure(
     phase = Phase(app=name, mode=mode, duration=args.duration, offered_rate=args.rate if mode == "rate" else None)
     population.sessions_completed = 0
     redis_before = redis_probe.snapshot() if redis_probe else None
-    cpu_before, loadgen_before, machine_before = server.cpu_seconds(), time.process_time(), _busy_cpu_seconds()
+    cpu_before, loadgen_before, machine_before = server.cpu_seconds(), time.process_time(), common.busy_cpu_seconds()
     if mode == "max":
         asyncio.run(closed_loop(server.port, population, args.concurrency, args.duration, phase))
     else:
         asyncio.run(open_loop(server.port, population, args.rate, args.duration, phase))
     phase.loadgen_cpu_seconds = time.process_time() - loadgen_before
     phase.server_cpu_seconds = server.cpu_seconds() - cpu_before
-    machine_busy = _busy_cpu_seconds() - machine_before
+    machine_busy = common.busy_cpu_seconds() - machine_before
     phase.sessions_completed = population.sessions_completed
     if redis_probe:
         redis_after = redis_probe.snapshot()
@@ -858,16 +816,8 @@ def measure(
     return phase
 
 
-def _busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine spent busy so far (every core), to see what else ran during a phase."""
-    import psutil
-
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
 def run(args: argparse.Namespace, workdir: Path) -> dict:
-    sys.path.insert(0, str(PROJECT_ROOT))
+    sys.path.insert(0, str(common.PROJECT_ROOT))
     from config.redis import ensure_embedded_redis
     from models.migrate import upgrade
 
@@ -875,7 +825,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     servers: list[Server] = []
     try:
         if args.database_url.startswith("postgresql"):
-            scratch = ScratchPostgres(args.database_url)
+            scratch = common.ScratchPostgres(args.database_url, "ussd").create()
             database_url = scratch.url
         else:
             database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -893,9 +843,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
             "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "USSD_SERVICE_CODE": SERVICE_CODE,
             "LOG_LEVEL": args.log_level,
-            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONPATH": str(common.PROJECT_ROOT),
         }
-        apps = {"baseline": ("baseline_app:app", workdir), "gateway": ("wsgi:app", PROJECT_ROOT)}
+        apps = {"baseline": ("baseline_app:app", workdir), "gateway": ("wsgi:app", common.PROJECT_ROOT)}
         if args.apps != "both":
             apps = {args.apps: apps[args.apps]}
         if args.floor:
@@ -911,8 +861,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         redis_probe = RedisProbe(redis_url, embedded=not args.redis_url) if "gateway" in started else None
 
         print(
-            f"gunicorn gthread, {args.workers} workers x {args.threads} threads, keep-alive {KEEP_ALIVE_SECONDS} s;"
-            f" {args.duration:g} s per phase; database {_describe_db(database_url)}; "
+            f"{describe_gunicorn(args)}; {args.duration:g} s per phase; database {_describe_db(database_url)}; "
             f"redis {'embedded' if not args.redis_url else args.redis_url}",
             flush=True,
         )
@@ -936,12 +885,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
                 print(f"{server.name} died during the run:\n{server.log_tail()}", file=sys.stderr)
         return {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine_description(),
+            "machine": common.machine_description(),
             "settings": {
-                "workers": args.workers,
-                "threads": args.threads,
-                "worker_class": "gthread",
-                "keep_alive_s": KEEP_ALIVE_SECONDS,
+                **gunicorn_settings(args),
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
                 "concurrency": args.concurrency,
@@ -1034,31 +980,13 @@ def print_report(results: dict) -> None:
         print(f"{name}: {goal['value']} ({goal['goal']}){mark}")
 
 
-def _interrupt(_signum, _frame) -> None:
-    """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the servers and the scratch database go too."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-ussd-"))
-    try:
+    with common.temp_dir("ussd", keep=args.keep_temp) as workdir, common.ending_cleanly("interrupted; servers stopped"):
         results = run(args, workdir)
-    except KeyboardInterrupt:
-        print("interrupted; servers stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep_temp:
-            print(f"temp dir kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     results["goals"] = judge(results)
     print_report(results)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"ussd-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nresults: {path.relative_to(PROJECT_ROOT)}")
+    print(f"\nresults: {common.write_results('ussd', results)}")
     return 0
 
 
