@@ -1,6 +1,6 @@
 """How fast a bulk campaign goes out: fan-out, dispatch, and the worker's memory at 10,000 and 100,000 recipients.
 
-For each database and size this script seeds synthetic beneficiaries into a fresh database (`models.demo.seed_demo`),
+For each database and size this script seeds synthetic beneficiaries into a fresh database (`devtools.demo.seed_demo`),
 creates a campaign and sends it as the CLI does (`create_campaign`, `send_campaign`, `enqueue_fanout`, `kick`), and a
 real `flask --app wsgi worker` fans it out and sends it to the provider emulator (a separate process). It reports
 the fan-out time, the dispatch rate, the rate of the same provider calls made straight to the emulator with the
@@ -67,16 +67,16 @@ from sms import (  # noqa: E402
 
 from config import Settings, load_settings  # noqa: E402
 from config.redis import connect, ensure_embedded_redis  # noqa: E402
+from devtools.demo import seed_demo  # noqa: E402
 from models.base import as_utc  # noqa: E402
 from models.campaigns import Audience, Campaign  # noqa: E402
 from models.db import Database  # noqa: E402
-from models.demo import seed_demo  # noqa: E402
 from models.messages import ACCEPTED_MESSAGE_STATUSES, MessagePriority, MessageStatus, OutboundMessage  # noqa: E402
-from notifications.campaigns import create_campaign, preview_campaign, send_campaign  # noqa: E402
-from notifications.dispatch import Dispatcher  # noqa: E402
-from notifications.fanout import enqueue_fanout, run_fanout  # noqa: E402
-from notifications.provider import AfricasTalkingProvider  # noqa: E402
-from notifications.queues import kick  # noqa: E402
+from notifications.campaigns.fanout import enqueue_fanout, run_fanout  # noqa: E402
+from notifications.campaigns.lifecycle import create_campaign, preview_campaign, send_campaign  # noqa: E402
+from notifications.sms.dispatch import Dispatcher  # noqa: E402
+from notifications.sms.provider import AfricasTalkingProvider  # noqa: E402
+from notifications.sms.queues import kick  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000)
 QUICK_SIZES = (1_000, 3_000)

@@ -8,7 +8,7 @@ too), with 100,000 beneficiaries on PostgreSQL; the beneficiaries page (first pa
     .venv/bin/python bench/console.py --without-trigram    # the same without the name index (before/after)
 
 What it does: creates a scratch database `bench_console_<random>` on `--postgres-url` (trust auth), migrates it,
-seeds `--beneficiaries` synthetic people with `models.demo.seed_demo` plus the SMS a real programme would have sent
+seeds `--beneficiaries` synthetic people with `devtools.demo.seed_demo` plus the SMS a real programme would have sent
 them (a registration confirmation each, a grant notice for every grant past review, in realistic delivery
 statuses), runs `VACUUM ANALYZE` (what autovacuum does on a live database), creates an admin and an officer limited
 to two districts, and starts the gateway under gunicorn with the flags of `bench/ussd.py`. Each client logs in over
@@ -56,8 +56,8 @@ from ussd import (  # noqa: E402
 )
 
 from config.redis import ensure_embedded_redis  # noqa: E402
+from devtools.demo import seed_demo  # noqa: E402
 from models.db import Database  # noqa: E402
-from models.demo import seed_demo  # noqa: E402
 from models.grants import Grant, GrantStatus  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from models.people import Beneficiary, Contact  # noqa: E402

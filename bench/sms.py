@@ -58,10 +58,10 @@ from models.messages import (  # noqa: E402
 )
 from models.migrate import upgrade  # noqa: E402
 from models.people import get_or_create_contact  # noqa: E402
-from notifications.dispatch import Dispatcher  # noqa: E402
-from notifications.outbox import owe_text  # noqa: E402
-from notifications.provider import AfricasTalkingProvider  # noqa: E402
-from notifications.queues import kick  # noqa: E402
+from notifications.sms.dispatch import Dispatcher  # noqa: E402
+from notifications.sms.outbox import owe_text  # noqa: E402
+from notifications.sms.provider import AfricasTalkingProvider  # noqa: E402
+from notifications.sms.queues import kick  # noqa: E402
 
 DEFAULT_MESSAGES = 5000
 QUICK_MESSAGES = 300
@@ -193,7 +193,7 @@ def start_emulator(children: Children, log_dir: Path) -> str:
     """The emulator in its own process, as in development, so its CPU is not the benchmark's; returns its origin."""
     port = common.free_port()
     children.start(
-        [sys.executable, "-m", "notifications.emulator", "--host", common.HOST, "--port", str(port)],
+        [sys.executable, "-m", "devtools.emulator", "--host", common.HOST, "--port", str(port)],
         log=log_dir / "emulator.log",
     )
     url = f"http://{common.HOST}:{port}"

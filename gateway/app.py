@@ -6,7 +6,7 @@ from flask import Flask
 
 from config import load_settings
 from config.logging import configure_logging
-from gateway import api, auth, campaign_cli, cli, console, services, webhooks
+from gateway import api, auth, cli, console, services, webhooks
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -21,5 +21,4 @@ def create_app(overrides: dict | None = None) -> Flask:
     console.init_app(app)
     api.init_app(app)
     cli.init_app(app)
-    campaign_cli.init_app(app)
     return app

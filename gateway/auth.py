@@ -21,9 +21,10 @@ from flask.sessions import SecureCookieSessionInterface
 from config import Settings
 from config.settings import DEVELOPMENT, TEST
 from gateway.services import get_services
+from models.actors import Actor, Via
 from models.audit import record
 from models.base import utcnow
-from models.staff import LoginError, Role, StaffUser, authenticate, user_for_token
+from models.staff import LoginError, Role, StaffUser, authenticate, token_in_use
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Paths whose unsafe requests need no CSRF token: the API authenticates by bearer token, never by cookie, and the
@@ -211,14 +212,26 @@ def token_required(view: Callable | None = None, *, role: Role | str = Role.VIEW
             if authorization is None or authorization.type != "bearer" or not authorization.token:
                 return json_error(401, "missing bearer token: send Authorization: Bearer <token>")
             with get_services().db.session() as db_session:
-                user = user_for_token(db_session, authorization.token, utcnow())
+                token = token_in_use(db_session, authorization.token, utcnow())
+                user = token.staff_user if token is not None else None
             if user is None:
                 return json_error(401, "invalid, revoked or disabled token")
             if not user.has_role(role):
                 return json_error(403, f"this needs the {Role(role)} role; the token's account is {user.role}")
             g.staff = user
+            g.api_token = token
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorate(view) if view is not None else decorate
+
+
+def current_actor() -> Actor:
+    """The `Actor` of this request, for a domain function: the console's staff member, or the API token's account.
+
+    Only inside views behind `login_required` or `token_required`, which make sure there is one.
+    """
+    token = g.get("api_token")
+    via = Via.API if token is not None else Via.CONSOLE
+    return Actor.for_staff(g.staff, via, ip=client_ip(), token=token)

@@ -16,9 +16,9 @@ from gateway.services import get_services
 from menus import UssdRequest, unavailable_response, unserved_number_response
 from models.phone import PhoneNumberError, mask_phone, normalize_phone
 from models.ussd import record_session_end
-from notifications.delivery import record_delivery_report
-from notifications.inbound import receive_sms
-from notifications.queues import kick
+from notifications.sms.delivery import record_delivery_report
+from notifications.sms.inbound import receive_sms
+from notifications.sms.queues import kick
 
 log = logging.getLogger(__name__)
 

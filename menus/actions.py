@@ -17,8 +17,8 @@ from models.people import contact_alerts_on, contact_id, contact_language, regis
 from models.phone import mask_phone
 from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError, register_beneficiary
 from models.requests import add_callback_request, add_feedback
-from notifications.outbox import Recipient, record_owed_message
-from notifications.queues import kick
+from notifications.sms.outbox import Recipient, record_owed_message
+from notifications.sms.queues import kick
 
 if TYPE_CHECKING:
     from menus.engine import Hop

@@ -24,7 +24,7 @@ from menus.tree import END_TEXTS, SCREENS, Screen
 from models.db import Database
 from models.people import Language
 from models.phone import mask_phone
-from notifications.encoding import gsm7_length
+from notifications.sms.encoding import gsm7_length
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from notifications.encoding import GSM7_BASIC, GSM7_EXTENDED, gsm7_length
+from notifications.sms.encoding import GSM7_BASIC, GSM7_EXTENDED, gsm7_length
 
 # What a character outside GSM 03.38 is shown as. Only text we did not write can contain one (a name typed by
 # staff, say): our own catalogues are checked by the tests.

@@ -14,7 +14,7 @@ from typing import Any
 from models.base import utcnow
 from models.people import DISTRICTS, MainNeed, ReturnedFrom, Sex
 from models.registration import RegistrationAnswers
-from notifications.encoding import GSM7_BASIC
+from notifications.sms.encoding import GSM7_BASIC
 
 # Lengths and ranges the programme accepts; the database columns are wider.
 NAME_MIN_CHARS, NAME_MAX_CHARS = 2, 60

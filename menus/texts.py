@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from notifications.texts import Catalogue
+from notifications.sms.texts import Catalogue
 
 MENU_TEXTS_DIR = Path(__file__).resolve().parent / "texts"
 

@@ -307,8 +307,11 @@ def issue_token(session: Session, user: StaffUser, name: str) -> tuple[ApiToken,
     return token, plaintext
 
 
-def user_for_token(session: Session, plaintext: str, now: datetime | None = None) -> StaffUser | None:
-    """The active account a live token belongs to, else None; notes the use at most once a minute."""
+def token_in_use(session: Session, plaintext: str, now: datetime | None = None) -> ApiToken | None:
+    """The live token of an active account that `plaintext` is, else None; notes the use at most once a minute.
+
+    The token, not only its account, so that the audit entry of an API action can name the token it used.
+    """
     if not plaintext:
         return None
     token = session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))).scalar_one_or_none()
@@ -318,7 +321,13 @@ def user_for_token(session: Session, plaintext: str, now: datetime | None = None
     if token.last_used_at is None or now - _as_utc(token.last_used_at) >= TOKEN_TOUCH_INTERVAL:
         token.last_used_at = now
         session.flush()
-    return token.staff_user
+    return token
+
+
+def user_for_token(session: Session, plaintext: str, now: datetime | None = None) -> StaffUser | None:
+    """The active account a live token belongs to, else None."""
+    token = token_in_use(session, plaintext, now)
+    return token.staff_user if token is not None else None
 
 
 def revoke_token(session: Session, token: ApiToken, now: datetime | None = None) -> None:

@@ -21,9 +21,9 @@ from werkzeug.serving import make_server
 
 from config import load_settings
 from config.redis import connect, ensure_embedded_redis
+from devtools.emulator import SERVE_POLL_SECONDS, EmulatorServer, EmulatorState
 from models import Base, Database
 from models.migrate import upgrade
-from notifications.emulator import SERVE_POLL_SECONDS, EmulatorServer, EmulatorState
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"

@@ -1,5 +1,5 @@
 """Beneficiaries, their grants and the SMS sent to them, as JSON: the same searches, roles and district limits as
-the console (`models.search`), and grant moves through the same function (`notifications.payments`).
+the console (`models.search`), and grant moves through the same function (`notifications.casework.payments`).
 
 This module is imported by `gateway.console.beneficiaries`, which attaches its routes to the API blueprint before
 the app registers it; `gateway/api/__init__.py` is the better home for that import once its owner adds it.
@@ -33,8 +33,8 @@ from models.search import (
     search_messages,
 )
 from models.staff import Role, StaffUser
-from notifications.payments import VIA_API, move_grant_as_staff
-from notifications.queues import kick
+from notifications.casework.payments import VIA_API, move_grant_as_staff
+from notifications.sms.queues import kick
 
 MAX_REASON_LENGTH = 500
 MAX_PAYMENT_REFERENCE_LENGTH = 64

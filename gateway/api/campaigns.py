@@ -1,6 +1,6 @@
 """Campaigns over the JSON API: create, preview, send, pause, resume, cancel, and read status and counters.
 
-The JSON body of `POST /campaigns` has the compose form's field names (`notifications.campaign_actions` reads
+The JSON body of `POST /campaigns` has the compose form's field names (`notifications.campaigns.actions` reads
 both), and every change writes the same audit entries as the console.
 """
 
@@ -18,14 +18,14 @@ from gateway.services import get_services
 from models.base import as_utc
 from models.campaigns import Campaign
 from models.staff import Role
-from notifications.campaign_actions import (
+from notifications.campaigns.actions import (
     CampaignAction,
     OutsideDistrictsError,
     create_for_staff,
     start_sending,
     steer_campaign,
 )
-from notifications.campaigns import CampaignError, CampaignProgress, campaign_progress, preview_campaign
+from notifications.campaigns.lifecycle import CampaignError, CampaignProgress, campaign_progress, preview_campaign
 
 # Campaigns per page of `GET /campaigns`, unless `limit` asks for fewer (or more, up to the ceiling).
 DEFAULT_PAGE_SIZE = 50

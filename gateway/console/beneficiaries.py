@@ -1,6 +1,6 @@
 """Beneficiaries in the console: search and filter, one person's page, grant moves, CSV export, payment imports.
 
-The handlers parse the form, call `models.search` or `notifications.payments`, and render; who may see which
+The handlers parse the form, call `models.search` or `notifications.casework.payments`, and render; who may see which
 district, how a grant moves and what an import checks all live there. Every page works without JavaScript.
 """
 
@@ -39,7 +39,7 @@ from models.search import (
     search_beneficiaries,
 )
 from models.staff import Role, StaffUser
-from notifications.payments import (
+from notifications.casework.payments import (
     PAYMENT_COLUMNS,
     VIA_CONSOLE,
     PaymentImportError,
@@ -48,7 +48,7 @@ from notifications.payments import (
     check_payment_results,
     move_grant_as_staff,
 )
-from notifications.queues import kick
+from notifications.sms.queues import kick
 
 # The order grant moves are offered in on a beneficiary's page: the usual next step first, withdrawal last.
 MOVE_ORDER = tuple(GrantStatus)

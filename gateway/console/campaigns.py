@@ -1,6 +1,6 @@
 """Campaign pages: list, compose, preview and confirm, live progress, pause / resume / cancel.
 
-The handlers read the form and call `notifications.campaign_actions`; the rules and the audit entries live there.
+The handlers read the form and call `notifications.campaigns.actions`; the rules and the audit entries live there.
 The progress page refreshes itself with a `<meta http-equiv="refresh">`: no script, and on a slow connection
 each refresh is one small page.
 """
@@ -20,15 +20,15 @@ from models.campaigns import Campaign, CampaignKind, CampaignStatus
 from models.grants import GrantStatus
 from models.people import DISTRICTS, Language, Sex
 from models.staff import Role
-from notifications.campaign_actions import (
+from notifications.campaigns.actions import (
     CampaignAction,
     OutsideDistrictsError,
     create_for_staff,
     start_sending,
     steer_campaign,
 )
-from notifications.campaigns import PLACEHOLDERS, CampaignError, campaign_progress, preview_campaign
-from notifications.quiet_hours import lesotho_time
+from notifications.campaigns.lifecycle import PLACEHOLDERS, CampaignError, campaign_progress, preview_campaign
+from notifications.campaigns.quiet_hours import lesotho_time
 
 CAMPAIGNS_PER_PAGE = 50
 # Seconds between two refreshes of the progress page while messages are going out, and while a campaign waits

@@ -1,7 +1,7 @@
 """The staff inbox: incoming SMS that were not keywords, call-back requests and problem reports from USSD.
 
-The handlers read the form and call `notifications.inbox`; the rules and the audit entries live there. A reply is
-an outbox row, kicked to the transactional queue after the commit.
+The handlers read the form and call `notifications.casework.inbox`; the rules and the audit entries live there.
+A reply is an outbox row, kicked to the transactional queue after the commit.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from gateway.console.campaigns import LANGUAGE_NAMES, local_time
 from gateway.services import get_services
 from models.messages import MessagePriority
 from models.staff import Role
-from notifications.inbox import (
+from notifications.casework.inbox import (
     REPLY_MAX_CHARS,
     AlreadyHandledError,
     InboxError,
@@ -30,7 +30,7 @@ from notifications.inbox import (
     reply,
     staff_messages_to,
 )
-from notifications.queues import kick
+from notifications.sms.queues import kick
 
 KIND_NAMES = {InboxKind.SMS: "SMS", InboxKind.CALLBACK: "Call-back request", InboxKind.FEEDBACK: "Problem report"}
 VIEW_NAMES = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.grants import find_grant_by_reference
-from notifications.grants import change_grant_status
+from notifications.casework.grants import change_grant_status
 from tests.factories import register
 
 

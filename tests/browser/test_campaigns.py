@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from models.campaigns import Campaign, CampaignStatus
 from models.messages import MessagePriority
-from notifications.campaigns import complete_finished_campaigns
-from notifications.dispatch import Dispatcher
-from notifications.fanout import run_fanout
-from notifications.provider import AfricasTalkingProvider
+from notifications.campaigns.fanout import run_fanout
+from notifications.campaigns.lifecycle import complete_finished_campaigns
+from notifications.sms.dispatch import Dispatcher
+from notifications.sms.provider import AfricasTalkingProvider
 from tests.factories import register
 
 # Seconds between two rounds of the in-test worker; the progress page refreshes itself every few seconds.

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from devtools.demo import seed_demo
 from models.audit import AuditLog
-from models.demo import seed_demo
 from models.grants import find_grant_by_reference
 from models.messages import MessageKind
 from models.people import find_beneficiary_by_phone
 from models.staff import StaffUser, issue_token
-from notifications.outbox import owe_text
-from notifications.queues import TRANSACTIONAL_QUEUE
+from notifications.sms.outbox import owe_text
+from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.factories import make_staff, register
 
 

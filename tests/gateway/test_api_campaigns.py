@@ -9,11 +9,11 @@ from rq import Queue
 
 from gateway.api.openapi import openapi_document
 from models.messages import MessagePriority
-from notifications.campaigns import complete_finished_campaigns
-from notifications.dispatch import Dispatcher
-from notifications.fanout import run_fanout
-from notifications.provider import AfricasTalkingProvider
-from notifications.queues import BULK_QUEUE
+from notifications.campaigns.fanout import run_fanout
+from notifications.campaigns.lifecycle import complete_finished_campaigns
+from notifications.sms.dispatch import Dispatcher
+from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.queues import BULK_QUEUE
 from tests.factories import make_staff, register
 from tests.gateway.test_auth import audit_actions, bearer, token_for
 

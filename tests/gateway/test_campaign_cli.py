@@ -8,8 +8,8 @@ from models.campaigns import Campaign
 from models.grants import Grant, GrantEvent
 from models.people import Beneficiary
 from models.reference import is_valid_reference
-from notifications.fanout import FANOUT_LEASE_KEY
-from notifications.queues import BULK_QUEUE
+from notifications.campaigns.fanout import FANOUT_LEASE_KEY
+from notifications.sms.queues import BULK_QUEUE
 from tests.factories import register
 
 

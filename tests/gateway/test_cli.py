@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from models.grants import find_grant_by_reference
 from models.messages import MessageStatus, OutboundMessage
-from notifications.queues import TRANSACTIONAL_QUEUE
+from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.factories import register
 
 

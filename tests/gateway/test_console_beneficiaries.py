@@ -10,14 +10,14 @@ import re
 import pytest
 from sqlalchemy import select
 
+from devtools.demo import seed_demo
 from models.audit import AuditLog
-from models.demo import seed_demo
 from models.grants import find_grant_by_reference
 from models.messages import MessageKind, OutboundMessage
 from models.requests import CallbackRequest, Feedback
 from models.ussd import record_session_end
-from notifications.outbox import owe_text
-from notifications.queues import TRANSACTIONAL_QUEUE
+from notifications.sms.outbox import owe_text
+from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.factories import STAFF_PASSWORD, make_staff, register
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -232,7 +232,7 @@ def test_the_export_is_the_filtered_list_and_is_audited(client, db):
 def test_a_payment_file_is_checked_then_applied(client, db, redis):
     reference, _ = register(db)
     with db.session() as session:
-        from notifications.grants import change_grant_status
+        from notifications.casework.grants import change_grant_status
 
         grant = find_grant_by_reference(session, reference)
         for status in ("under_review", "approved", "payment_scheduled"):

@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from models.campaigns import Campaign, CampaignStatus
 from models.messages import MessagePriority
-from notifications.campaigns import complete_finished_campaigns
-from notifications.dispatch import Dispatcher
-from notifications.fanout import FANOUT_LEASE_KEY, run_fanout
-from notifications.provider import AfricasTalkingProvider
-from notifications.queues import BULK_QUEUE
-from notifications.quiet_hours import LESOTHO
+from notifications.campaigns.fanout import FANOUT_LEASE_KEY, run_fanout
+from notifications.campaigns.lifecycle import complete_finished_campaigns
+from notifications.campaigns.quiet_hours import LESOTHO
+from notifications.sms.dispatch import Dispatcher
+from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.queues import BULK_QUEUE
 from tests.factories import make_staff, register
 from tests.gateway.test_auth import audit_actions, csrf_from, login
 
@@ -123,8 +123,8 @@ def test_confirming_starts_the_fan_out_and_the_progress_page_refreshes_itself(cl
     assert response.status_code == 302 and response.headers["Location"] == f"/campaigns/{campaign_id}"
     assert campaign(db, campaign_id).status == CampaignStatus.SENDING
     assert [job.func_name for job in Queue(BULK_QUEUE, connection=redis).jobs] == [
-        "notifications.jobs.fan_out_campaign",
-        "notifications.jobs.drain_outbox",
+        "notifications.sms.jobs.fan_out_campaign",
+        "notifications.sms.jobs.drain_outbox",
     ]
     assert redis.exists(FANOUT_LEASE_KEY.format(campaign_id=campaign_id))
     assert ("campaign.send", "officer@example.org") in audit_actions(db)

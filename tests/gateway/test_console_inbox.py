@@ -8,10 +8,10 @@ from rq import Queue
 from sqlalchemy import select
 
 from models.messages import MessageKind, OutboundMessage
-from notifications.queues import TRANSACTIONAL_QUEUE
+from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.factories import make_staff, next_phone, register
 from tests.gateway.test_auth import audit_actions, csrf_from, login
-from tests.notifications.test_inbox import callback, feedback, incoming
+from tests.notifications.casework.test_inbox import callback, feedback, incoming
 
 
 def staff_login(client, db, email="officer@example.org", role="officer", districts=None) -> int:
@@ -66,7 +66,7 @@ def test_an_officer_assigns_replies_and_the_item_is_handled(client, db, redis):
         "st",
     )
     assert [job.func_name for job in Queue(TRANSACTIONAL_QUEUE, connection=redis).jobs] == [
-        "notifications.jobs.drain_outbox"
+        "notifications.sms.jobs.drain_outbox"
     ]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Reply queued" in page and "handled by officer@example.org" in page

@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from models.messages import DeliveryReport, InboundMessage, MessageKind, MessageStatus, OutboundMessage
 from models.people import Contact, get_or_create_contact
-from notifications.delivery import apply_kept_reports
-from notifications.outbox import owe_text
-from notifications.queues import TRANSACTIONAL_QUEUE
+from notifications.sms.delivery import apply_kept_reports
+from notifications.sms.outbox import owe_text
+from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.factories import next_phone, register
 
 

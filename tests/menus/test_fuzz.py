@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from menus import UssdEngine
-from notifications.encoding import gsm7_length, is_gsm7
+from notifications.sms.encoding import gsm7_length, is_gsm7
 from tests.menus.conftest import GOOD_ANSWERS, Phone, set_language
 
 _numbers = itertools.count(1)

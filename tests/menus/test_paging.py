@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from menus.paging import gsm_safe, paginate, screen_pages
-from notifications.encoding import gsm7_length
+from notifications.sms.encoding import gsm7_length
 
 
 def test_a_long_line_is_split_after_the_last_whole_word_that_fits():

@@ -13,7 +13,7 @@ from models.grants import Grant, GrantStatus
 from models.messages import MessageKind, OutboundMessage
 from models.people import Beneficiary, Contact
 from models.reference import is_valid_reference
-from notifications.queues import TRANSACTIONAL_QUEUE
+from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.menus.conftest import GOOD_ANSWERS, OTHER_PHONE, PHONE, Phone, register
 
 # The first words of each registration screen, in the order of the menu contract.

@@ -21,7 +21,7 @@ from menus.texts import MENU_TEXTS_DIR, menu_catalogue
 from menus.tree import CALLBACK_TOPICS, COVID_TOPICS, END_TEXTS, SCREENS
 from models.grants import GrantStatus, PaymentChannel
 from models.people import DISTRICTS, Language
-from notifications.encoding import gsm7_length, is_gsm7, non_gsm_characters
+from notifications.sms.encoding import gsm7_length, is_gsm7, non_gsm_characters
 
 LANGUAGES = [Language.ENGLISH, Language.SESOTHO]
 WIDTHS = [182, 160]
@@ -147,7 +147,7 @@ def test_menu_catalogues_have_the_same_keys_and_placeholders():
 
 
 def test_sms_catalogues_have_the_same_keys_and_placeholders():
-    from notifications.texts import sms_catalogue
+    from notifications.sms.texts import sms_catalogue
 
     english, sesotho = sms_catalogue().texts["en"], sms_catalogue().texts["st"]
     assert set(english) == set(sesotho)

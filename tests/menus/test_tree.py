@@ -12,8 +12,8 @@ from models.grants import GrantStatus
 from models.messages import MessageKind, OutboundMessage
 from models.people import Contact, find_contact
 from models.requests import CallbackRequest, Feedback
-from notifications.encoding import gsm7_length, is_gsm7
-from notifications.queues import TRANSACTIONAL_QUEUE
+from notifications.sms.encoding import gsm7_length, is_gsm7
+from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.menus.conftest import PHONE, Phone, move, register
 
 MAIN_MENU_LINES = (

@@ -1,0 +1,515 @@
+"""Sending the outbox: claim a batch, call the provider once, record every recipient's fate.
+
+Exactly once, step by step:
+1. A message row is written in the transaction of the change it reports (`outbox.owe_message`); the drain job is
+   enqueued after the commit (`queues.kick`), and the worker's sweep enqueues whatever that missed.
+2. A worker claims a batch with one conditional UPDATE (`status = 'queued'` → `'submitting'`, with its own claim
+   token), so two workers, an RQ retry or a sweep can never claim the same row twice.
+3. It calls the provider, then records each recipient: accepted rows get their provider id and never go back to
+   `queued`; refused rows fail; rows the provider could not take now go back to `queued` with a backoff.
+
+The one window no design can close: the provider accepted the batch and the worker died (or the answer timed out)
+before step 3 was recorded. The rows stay `submitting`; the sweep then looks for the provider's delivery reports
+for those numbers (reports for ids we never stored are kept for exactly this) and adopts them. If no report comes
+within `SMS_UNKNOWN_OUTCOME_SECONDS` (the provider reports on every message it takes, so silence that long means
+it did not take it: the worker died before the request left), the message is queued again, noted `OutcomeUnknown`,
+and staff are alerted. A duplicate is then possible only if the provider took the first one and never reported on
+it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import redis
+from sqlalchemy import Integer, String, and_, column, func, or_, select, update, values
+from sqlalchemy.orm import Session
+
+from config import Settings
+from config.logging import log_context
+from models.base import as_utc, utcnow
+from models.campaigns import Campaign, CampaignStatus
+from models.db import Database
+from models.messages import (
+    DeliveryReport,
+    MessagePriority,
+    MessageStatus,
+    OutboundMessage,
+    SystemAlert,
+)
+from models.phone import mask_phone
+from notifications.campaigns.fanout import sweep_campaigns
+from notifications.campaigns.quiet_hours import in_quiet_hours
+from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status
+from notifications.sms.provider import (
+    Outcome,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+    RecipientResult,
+    SmsProvider,
+)
+from notifications.sms.queues import PAUSED_KEY, RATE_KEY, kick
+from notifications.sms.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+# Redis set of the message ids of a round whose provider call has begun; kept as long as their outcome may be
+# settled, plus a margin.
+STARTED_KEY = "sms:started:{token}"
+STARTED_KEY_SLACK_SECONDS = 3600
+# Written first into a round's record, so that a round whose worker died before any call still has one.
+ROUND_MARKER = 0
+# Batches a round holds per sending thread: enough to spread a round's bookkeeping over many calls, few enough
+# that a round's claimed rows leave within a few calls' time.
+BATCHES_PER_THREAD = 4
+# Noted on a message sent again because the outcome of its first provider call was never learnt.
+OUTCOME_UNKNOWN = "OutcomeUnknown"
+ALERT_NO_CREDIT = "sms_no_credit"
+ALERT_CREDENTIALS = "sms_credentials"
+ALERT_OUTCOME_UNKNOWN = "sms_outcome_unknown"
+
+
+@dataclass
+class _Round:
+    """A claimed round whose provider calls are in flight."""
+
+    token: str
+    futures: list[Future]
+    size: int
+
+
+@dataclass
+class Dispatcher:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    provider: SmsProvider
+    sleep: Callable[[float], None] = time.sleep
+    limiter: RateLimiter = field(init=False)
+    _executor: ThreadPoolExecutor | None = field(init=False, default=None)
+    # Checked before each bulk batch; transactional messages are never held. Default: outside quiet hours.
+    bulk_allowed: Callable[[], bool] | None = None
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.redis, RATE_KEY, PAUSED_KEY, self.settings.sms_rate_per_second)
+        if self.bulk_allowed is None:
+            self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
+
+    # -- sending ------------------------------------------------------------------------------------------------
+
+    def drain(self, priority: MessagePriority | str, time_budget: float | None = None) -> tuple[int, bool]:
+        """Send rounds until nothing is due or `time_budget` seconds pass; returns (messages, more_left).
+
+        Rounds overlap: while one round's provider calls are in flight, the previous round's results are written
+        and the next round is claimed, so the database work hides behind the network instead of adding to it.
+        """
+        started = time.monotonic()
+        handled = 0
+        in_flight = self._start_round(priority)
+        while in_flight is not None:
+            over_budget = time_budget is not None and time.monotonic() - started > time_budget
+            following = None if over_budget else self._start_round(priority)
+            handled += self._finish_round(in_flight)
+            if over_budget:
+                return handled, self._has_due(priority)
+            # Recording may have put rows back in the queue (a retry with no backoff): look once more.
+            in_flight = following if following is not None else self._start_round(priority)
+        return handled, False
+
+    def send_round(self, priority: MessagePriority | str) -> int:
+        """One round, start to finish: claim, send, record. Returns how many messages it handled (0: none due,
+        paused, or bulk held)."""
+        in_flight = self._start_round(priority)
+        return 0 if in_flight is None else self._finish_round(in_flight)
+
+    def _start_round(self, priority: MessagePriority | str) -> _Round | None:
+        """Claim a round of batches and hand its provider calls to the sending threads; None when nothing is due.
+
+        A round holds at most one second of the send rate, or SMS_SEND_CONCURRENCY x BATCHES_PER_THREAD full
+        batches, and its bookkeeping (one read-and-claim, one write, two Redis round trips) is shared by all its
+        calls. Claimed rows are always rows about to be sent: the rate-limit wait happens before the claim.
+        """
+        priority = MessagePriority(priority)
+        while True:
+            if priority == MessagePriority.BULK and not self.bulk_allowed():
+                return None
+            token = uuid.uuid4().hex
+            claimed: dict[int, str] = {}
+            with self.db.session() as session:
+                batches = self._plan_round(session, priority)
+                ids = [message_id for _, batch in batches for message_id, _ in batch]
+                if not ids:
+                    return None
+                wait = self.limiter.reserve(len(ids))
+                if wait < 0:  # sending is paused (out of credit, credentials refused)
+                    return None
+                if wait == 0:
+                    claimed = self._claim(session, ids, token)
+            if wait > 0:
+                # Wait before claiming, with no transaction open.
+                self.sleep(wait)
+                with self.db.session() as session:
+                    claimed = self._claim(session, ids, token)
+            self.limiter.refund(len(ids) - len(claimed))
+            if claimed:
+                break
+            # Another worker took them all; look again.
+        self._note_started(token, [ROUND_MARKER])  # the round's record exists, though no call has begun yet
+        batches = [(body, [(i, phone) for i, phone in batch if i in claimed]) for body, batch in batches]
+        batches = [(body, batch) for body, batch in batches if batch]
+        pool = self._pool()
+        futures = [pool.submit(self._call, token, batch) for batch in batches]
+        return _Round(token=token, futures=futures, size=len(claimed))
+
+    def _finish_round(self, round_: _Round) -> int:
+        """Wait for a round's calls and record every result in one transaction; returns the round's size."""
+        with log_context(claim=round_.token[:8]):
+            outcomes = [future.result() for future in round_.futures]
+            self._record(round_.token, outcomes)
+        return round_.size
+
+    def _has_due(self, priority: MessagePriority | str) -> bool:
+        with self.db.session() as session:
+            return (
+                session.execute(select(OutboundMessage.id).where(self._due(MessagePriority(priority))).limit(1)).first()
+                is not None
+            )
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.settings.sms_send_concurrency, thread_name_prefix="sms-send"
+            )
+        return self._executor
+
+    def close(self) -> None:
+        """Let the sending threads finish and stop (the worker calls this on its way out)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _due(self, priority: MessagePriority):
+        due = and_(
+            OutboundMessage.status == MessageStatus.QUEUED,
+            OutboundMessage.priority == priority,
+            or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= utcnow()),
+        )
+        if priority != MessagePriority.BULK:
+            return due
+        # A paused or cancelled campaign's messages wait (or were withdrawn): checked on every round, so a pause
+        # takes effect within one round.
+        sending = select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
+        return and_(due, or_(OutboundMessage.campaign_id.is_(None), OutboundMessage.campaign_id.in_(sending)))
+
+    def _plan_round(self, session: Session, priority: MessagePriority) -> list[tuple[str, list[tuple[int, str]]]]:
+        """The next due messages, grouped into batches: one text per batch, a number at most once per batch."""
+        batch_size = self.settings.sms_batch_size
+        # Enough rows for every thread to have a full batch, but never more than a second of the send rate (or
+        # one batch, when the rate is below a batch a second).
+        round_size = min(
+            self.settings.sms_send_concurrency * BATCHES_PER_THREAD * batch_size,
+            max(batch_size, int(self.settings.sms_rate_per_second)),
+        )
+        rows = session.execute(
+            select(OutboundMessage.id, OutboundMessage.phone, OutboundMessage.body)
+            .where(self._due(priority))
+            .order_by(OutboundMessage.id)
+            .limit(round_size)
+        ).all()
+        open_batches: dict[str, tuple[list[tuple[int, str]], set[str]]] = {}
+        batches: list[tuple[str, list[tuple[int, str]]]] = []
+        for message_id, phone, body in rows:
+            batch, phones = open_batches.get(body) or (None, set())
+            if batch is None or len(batch) >= batch_size or phone in phones:
+                if len(batches) >= self.settings.sms_send_concurrency * BATCHES_PER_THREAD:
+                    continue  # this text waits for the next round
+                batch, phones = open_batches[body] = ([], set())
+                batches.append((body, batch))
+            batch.append((message_id, phone))
+            phones.add(phone)
+        return batches
+
+    def _claim(self, session: Session, ids: list[int], token: str) -> dict[int, str]:
+        """Mark `ids` as ours if they are still queued; returns the ones we got, with their numbers."""
+        rows = session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids), OutboundMessage.status == MessageStatus.QUEUED)
+            .values(
+                status=MessageStatus.SUBMITTING,
+                claim_token=token,
+                claimed_at=utcnow(),
+                attempts=OutboundMessage.attempts + 1,
+            )
+            .returning(OutboundMessage.id, OutboundMessage.phone)
+            .execution_options(synchronize_session=False)
+        ).all()
+        return dict(rows)
+
+    def _call(self, token: str, batch: tuple[str, list[tuple[int, str]]]) -> tuple[list[tuple[int, str]], object]:
+        """One provider call (in a pool thread): the batch's rows with the results, or the exception raised.
+
+        Before the call, the rows are written down in Redis as "call started": if the worker dies, the sweep puts
+        rows that never got that far straight back in the queue, and only the others wait for delivery reports.
+        """
+        body, rows = batch
+        self._note_started(token, [message_id for message_id, _ in rows])
+        try:
+            return rows, self.provider.send(body, [phone for _, phone in rows])
+        except (ProviderUnavailableError, ProviderRejectedError) as exc:
+            return rows, exc
+
+    def _record(self, token: str, outcomes: list[tuple[list[tuple[int, str]], object]]) -> None:
+        """Write every recipient's fate of a round in one transaction; accepted rows in one bulk UPDATE."""
+        now = utcnow()
+        accepted: list[dict] = []
+        others: dict[int, RecipientResult] = {}
+        unknown: dict[int, str] = {}
+        pause: tuple[str, str] | None = None
+        for rows, outcome in outcomes:
+            if isinstance(outcome, ProviderUnavailableError) and outcome.outcome_unknown:
+                # The request may have reached the provider: leave the rows for the sweep to settle.
+                log.warning(
+                    "provider answer lost for %d messages (%s); settling by delivery report", len(rows), outcome
+                )
+                unknown.update({message_id: str(outcome)[:500] for message_id, _ in rows})
+                continue
+            if isinstance(outcome, ProviderUnavailableError):
+                log.warning("provider unavailable for %d messages: %s", len(rows), outcome)
+                results = {phone: RecipientResult.retry(phone, str(outcome)) for _, phone in rows}
+            elif isinstance(outcome, ProviderRejectedError):
+                log.error("provider refused the call (%s); pausing sending", outcome)
+                pause = (
+                    ALERT_CREDENTIALS,
+                    f"The SMS provider refused our requests: {outcome}. Check AT_USERNAME/AT_API_KEY.",
+                )
+                results = {phone: RecipientResult.no_credit(phone, str(outcome)) for _, phone in rows}
+            else:
+                results = {result.phone: result for result in outcome}
+            for message_id, phone in rows:
+                result = results.get(phone) or RecipientResult.retry(phone, "missing from answer")
+                if result.outcome == Outcome.ACCEPTED:
+                    accepted.append(
+                        {"id": message_id, "pid": result.message_id, "cost": result.cost, "parts": result.parts}
+                    )
+                else:
+                    others[message_id] = result
+                    if result.outcome == Outcome.NO_CREDIT and pause is None:
+                        pause = (
+                            ALERT_NO_CREDIT,
+                            "The SMS account is out of credit: sending is paused. Top up the account.",
+                        )
+        with self.db.session() as session:
+            if accepted:
+                _mark_accepted(session, accepted, now)
+            if unknown:
+                for message_id, error in unknown.items():
+                    session.execute(
+                        update(OutboundMessage).where(OutboundMessage.id == message_id).values(last_error=error)
+                    )
+            if others:
+                messages = session.execute(
+                    select(OutboundMessage).where(OutboundMessage.id.in_(others), OutboundMessage.claim_token == token)
+                ).scalars()
+                for message in messages:
+                    self._apply_refusal(message, others[message.id], now)
+            if accepted:
+                ids = [row["id"] for row in accepted]
+                kept = (
+                    session.execute(
+                        select(OutboundMessage).where(
+                            OutboundMessage.id.in_(ids),
+                            OutboundMessage.provider_message_id.in_(
+                                select(DeliveryReport.provider_message_id).where(
+                                    DeliveryReport.provider_message_id.in_([row["pid"] for row in accepted])
+                                )
+                            ),
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                apply_kept_reports(session, list(kept))
+        if pause:
+            self._pause(*pause)
+
+    def _apply_refusal(self, message: OutboundMessage, result: RecipientResult, now: datetime) -> None:
+        message.claim_token = None
+        if result.outcome == Outcome.PERMANENT:
+            message.status = MessageStatus.REJECTED
+            message.failure_reason = result.status[:64]
+            message.last_error = result.error
+            message.final_at = now
+            log.info("message %s to %s refused: %s", message.id, mask_phone(message.phone), result.status)
+        elif result.outcome == Outcome.NO_CREDIT:
+            message.status = MessageStatus.QUEUED
+            message.attempts = max(message.attempts - 1, 0)  # not the message's fault
+            message.last_error = result.error
+        else:
+            self._retry_later(message, result.error or result.status, now)
+
+    def _retry_later(self, message: OutboundMessage, error: str, now: datetime) -> None:
+        backoff = self.settings.sms_retry_backoff_seconds
+        message.last_error = error[:500]
+        if message.attempts > len(backoff):
+            message.status = MessageStatus.FAILED
+            message.failure_reason = "RetriesExhausted"
+            message.final_at = now
+            log.warning("message %s failed after %d attempts: %s", message.id, message.attempts, error)
+            return
+        message.status = MessageStatus.QUEUED
+        message.next_attempt_at = now + timedelta(seconds=backoff[message.attempts - 1])
+
+    def _pause(self, kind: str, text: str) -> None:
+        """Stop all sending for a while and tell staff (once per pause)."""
+        if self.redis.set(PAUSED_KEY, kind, nx=True, ex=self.settings.sms_credit_pause_seconds):
+            with self.db.session() as session:
+                session.add(SystemAlert(kind=kind, text=text))
+            log.error("SMS sending paused for %ss: %s", self.settings.sms_credit_pause_seconds, text)
+
+    # -- the sweep ----------------------------------------------------------------------------------------------
+
+    def sweep(self) -> dict[str, int]:
+        """Settle messages whose worker died mid-call, move campaigns along, and enqueue drain jobs for anything
+        due. Run periodically: this is also what ends quiet hours and starts scheduled campaigns."""
+        settled = self._settle_stuck()
+        campaigns = sweep_campaigns(self.db, self.redis)
+        kicked = 0
+        with self.db.session() as session:
+            for priority in MessagePriority:
+                due = session.execute(select(OutboundMessage.id).where(self._due(priority)).limit(1)).first()
+                if due is not None and kick(self.redis, priority):
+                    kicked += 1
+        return {"settled": settled, "kicked": kicked, **campaigns}
+
+    def _settle_stuck(self) -> int:
+        now = utcnow()
+        claim_cutoff = now - timedelta(seconds=self.settings.sms_claim_timeout_seconds)
+        unknown_cutoff = now - timedelta(seconds=self.settings.sms_unknown_outcome_seconds)
+        settled = 0
+        with self.db.session() as session:
+            stuck = session.execute(
+                select(OutboundMessage)
+                .where(OutboundMessage.status == MessageStatus.SUBMITTING, OutboundMessage.claimed_at < claim_cutoff)
+                .order_by(OutboundMessage.id)
+            ).scalars()
+            stuck = list(stuck)
+            started = self._calls_started({message.claim_token for message in stuck if message.claim_token})
+            for message in stuck:
+                report = self._unclaimed_report_for(session, message)
+                if message.claim_token in started and message.id not in started[message.claim_token]:
+                    # The worker died before this row's call began: it was never sent, so it simply goes back.
+                    message.status = MessageStatus.QUEUED
+                    message.claim_token = None
+                    message.attempts = max(message.attempts - 1, 0)
+                    message.last_error = "worker stopped before sending; queued again"
+                    log.info("message %s was claimed but never sent; queued again", message.id)
+                    settled += 1
+                elif report is not None:
+                    message.status = MessageStatus.SUBMITTED
+                    message.provider_message_id = report.provider_message_id
+                    message.submitted_at = message.claimed_at
+                    message.claim_token = None
+                    apply_status(message, REPORT_STATUSES[report.status], report.failure_reason)
+                    session.delete(report)
+                    session.flush()
+                    log.info("message %s settled by delivery report %s", message.id, report.provider_message_id)
+                    settled += 1
+                elif as_utc(message.claimed_at) < unknown_cutoff:
+                    # The provider reports on every message it takes; none in all this time means it did not take
+                    # this one (the worker died before the request left). Send it again, and say so.
+                    message.status = MessageStatus.QUEUED
+                    message.claim_token = None
+                    message.last_error = OUTCOME_UNKNOWN
+                    session.add(
+                        SystemAlert(
+                            kind=ALERT_OUTCOME_UNKNOWN,
+                            text=f"SMS {message.id} was re-sent: its worker stopped during the provider call and no "
+                            "delivery report came for it. If the provider did take the first one, it arrives twice.",
+                        )
+                    )
+                    log.warning("message %s had no report after its worker died mid-call; queued again", message.id)
+                    settled += 1
+        return settled
+
+    def _note_started(self, token: str, message_ids: list[int]) -> None:
+        started = STARTED_KEY.format(token=token)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(started, *message_ids)
+            pipe.expire(started, self.settings.sms_unknown_outcome_seconds + STARTED_KEY_SLACK_SECONDS)
+            pipe.execute()
+
+    def _calls_started(self, tokens: set[str]) -> dict[str, set[int]]:
+        """For each claim token whose record Redis still holds, the message ids whose provider call began."""
+        if not tokens:
+            return {}
+        ordered = sorted(tokens)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for token in ordered:
+                pipe.exists(STARTED_KEY.format(token=token))
+                pipe.smembers(STARTED_KEY.format(token=token))
+            answers = pipe.execute()
+        known: dict[str, set[int]] = {}
+        for index, token in enumerate(ordered):
+            exists, members = answers[2 * index], answers[2 * index + 1]
+            # A token with no record at all is ambiguous (Redis restarted, or the worker died between the claim
+            # and the record): only a round whose record exists can vouch for the rows it does not list.
+            if exists:
+                known[token] = {int(member) for member in members}
+        return known
+
+    def _unclaimed_report_for(self, session: Session, message: OutboundMessage) -> DeliveryReport | None:
+        """A kept report to the same number since the claim: the provider did accept that call."""
+        return session.execute(
+            select(DeliveryReport)
+            .where(
+                DeliveryReport.phone == message.phone,
+                DeliveryReport.received_at >= message.claimed_at,
+                DeliveryReport.status.in_(REPORT_STATUSES),
+            )
+            .order_by(DeliveryReport.id)
+            .limit(1)
+        ).scalar_one_or_none()
+
+
+def _mark_accepted(session: Session, accepted: list[dict], now: datetime) -> None:
+    """Record every accepted message of a round (provider id, cost, parts) in as few statements as the database
+    allows: on PostgreSQL one UPDATE … FROM (VALUES …), a single round trip; on SQLite, which runs in-process and
+    has no column list for a VALUES alias, one executemany."""
+    fixed = {"status": MessageStatus.SUBMITTED, "submitted_at": now, "claim_token": None, "last_error": None}
+    if session.get_bind().dialect.name != "postgresql":
+        rows = [
+            {"id": row["id"], "provider_message_id": row["pid"], "cost": row["cost"], **fixed}
+            | ({"parts": row["parts"]} if row["parts"] else {})
+            for row in accepted
+        ]
+        for group in _same_keys(rows):
+            session.execute(update(OutboundMessage), group)
+        return
+    table = values(
+        column("id", Integer), column("pid", String), column("cost", String), column("parts", Integer), name="accepted"
+    ).data([(row["id"], row["pid"], row["cost"], row["parts"]) for row in accepted])
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == table.c.id)
+        .values(
+            provider_message_id=table.c.pid,
+            cost=table.c.cost,
+            parts=func.coalesce(table.c.parts, OutboundMessage.parts),
+            **fixed,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _same_keys(rows: list[dict]) -> list[list[dict]]:
+    """Group bulk-UPDATE rows by the columns they set: one executemany per shape."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())

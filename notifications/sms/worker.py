@@ -1,0 +1,60 @@
+"""The worker process: RQ on the gateway's queues (transactional first), plus the outbox sweep."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import redis
+from rq import SimpleWorker
+
+from config import Settings
+from config.redis import connect
+from notifications.sms.queues import queues
+from notifications.sms.runtime import Runtime, set_runtime
+
+log = logging.getLogger(__name__)
+
+
+class Sweeper(threading.Thread):
+    """Every SWEEP_INTERVAL_SECONDS: settle messages stuck mid-call and enqueue what commits could not.
+
+    This is what makes a Redis outage or a killed worker delay messages rather than lose them.
+    """
+
+    def __init__(self, runtime: Runtime, stop: threading.Event):
+        super().__init__(name="outbox-sweeper", daemon=True)
+        self.runtime = runtime
+        self.stop = stop
+
+    def run(self) -> None:
+        while not self.stop.wait(self.runtime.settings.sweep_interval_seconds):
+            try:
+                result = self.runtime.dispatcher.sweep()
+                if any(result.values()):
+                    log.info("sweep: %s", result)
+            except Exception:  # the sweep must outlive a Redis or database blip
+                log.exception("sweep failed; trying again in %ss", self.runtime.settings.sweep_interval_seconds)
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> None:
+    """Run until stopped (or, with `burst`, until the queues are empty). Jobs read the same settings from the env."""
+    os.environ["REDIS_URL"] = settings.redis_url
+    os.environ["DATABASE_URL"] = settings.database_url
+    runtime = Runtime(settings)
+    set_runtime(runtime)  # the jobs, run in this process, use the same one
+    stop = threading.Event()
+    sweeper = Sweeper(runtime, stop)
+    sweeper.start()
+    # Blocking pops need a connection without a read timeout.
+    connection: redis.Redis = connect(settings.redis_url, socket_timeout=None)
+    try:
+        runtime.dispatcher.sweep()
+        # SimpleWorker runs jobs in this process instead of forking a work horse per job: the database pool, the
+        # provider's keep-alive connections and the sending threads then outlive a job, which saves a fork and a
+        # rebuild on every drain slice (a slice is seconds long, so a message waits that much less to start).
+        SimpleWorker(queues(connection), connection=connection).work(burst=burst, with_scheduler=not burst)
+    finally:
+        stop.set()
+        runtime.dispatcher.close()

@@ -1,0 +1,62 @@
+"""The SMS catalogue: both languages alike, GSM-7 only, and a known number of parts for every text."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from models.people import Language
+from notifications.sms.encoding import is_gsm7, non_gsm_characters, sms_parts
+from notifications.sms.texts import sms_catalogue
+
+# The longest values the placeholders take in practice: a long first name, a reference, a large amount.
+WORST_CASE = {
+    "first_name": "Mamokhethi-Nthabiseng",
+    "reference": "99999999",
+    "amount": "M99,999.00",
+    "channel": "chelete ea letsoho",
+    "reason": "the household already receives support from another programme",
+}
+# Parts each text costs at worst, in English and Sesotho: a change that adds a part changes the programme's bill.
+EXPECTED_PARTS = {
+    "registration_confirmation": (2, 2),
+    "covid_tips": (2, 2),
+    "grant.approved": (1, 1),
+    "grant.not_eligible": (2, 2),
+    "grant.payment_scheduled": (1, 1),
+    "grant.paid": (1, 1),
+    "grant.payment_failed": (1, 1),
+    "keyword.stop": (1, 1),
+    "keyword.start": (1, 1),
+    "keyword.help": (1, 2),
+    **{f"covid_series.m{n:02d}": (1, 1) for n in range(1, 9)},
+}
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_both_languages_have_the_same_keys_and_placeholders():
+    catalogue = sms_catalogue()
+    assert catalogue.key_set(Language.ENGLISH) == catalogue.key_set(Language.SESOTHO)
+    for key in catalogue.key_set():
+        assert placeholders(catalogue.texts["en"][key]) == placeholders(catalogue.texts["st"][key]), key
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_every_text_is_gsm7(language):
+    for key, text in sms_catalogue().texts[language].items():
+        assert is_gsm7(text), f"{language} {key}: {non_gsm_characters(text)}"
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_every_text_costs_a_known_number_of_parts(language):
+    catalogue = sms_catalogue()
+    index = list(Language).index(language)
+    for key, expected in EXPECTED_PARTS.items():
+        rendered = catalogue.get(key, language, **WORST_CASE)
+        assert sms_parts(rendered) == expected[index], f"{language} {key}: {len(rendered)} characters"
+        assert is_gsm7(rendered)
+    assert set(EXPECTED_PARTS) | {k for k in catalogue.key_set() if k.startswith("channel.")} == catalogue.key_set()
