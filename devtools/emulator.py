@@ -5,8 +5,7 @@ provider client, workers and delivery-report webhook can be exercised end to end
 phone: a developer reads what "was sent" in a browser at `/inbox/<phone>`, and tests script the provider's bad days
 (failed deliveries, invalid numbers, no credit, HTTP 500, a hanging API) through `/_emulator/...`.
 
-This module is a separate development tool app, which is why it is the one place in `notifications/` that imports
-Flask; nothing in the gateway imports it. Run it on its own:
+It is a separate Flask app under `devtools/`; nothing in the domain packages imports it. Run it on its own:
 
     python -m devtools.emulator --port 8025 \\
         --delivery-report-url 'http://127.0.0.1:5000/webhooks/at/sms/delivery?token=...' --report-delay 1.0
@@ -75,7 +74,7 @@ E164 = re.compile(r"^\+\d{6,15}$")
 NETWORK_CODES = {"+2665": "65101", "+2666": "65102"}
 UNKNOWN_NETWORK_CODE = "99999"
 
-# Recipient statuses of the send answer (see AFRICASTALKING.md), for the `status_code` outcome.
+# Recipient statuses of the send answer (`notifications.sms.provider` maps them), for the `status_code` outcome.
 STATUS_NAMES = {
     100: "Processed",
     101: "Success",

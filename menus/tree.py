@@ -1,4 +1,5 @@
-"""The menu tree of PRODUCT.md: every screen, what it shows and where each answer leads.
+"""The menu tree of the USSD menu contract (README.md, "The USSD menu"): every screen, what it shows and where
+each answer leads.
 
 A screen is a small object with `content` (its lines, before paging) and `answer` (what a typed answer does). The
 keypad codes (0, 00, 98, 99) never reach a screen's `answer`: the engine handles them the same way everywhere.

@@ -13,7 +13,7 @@ from models.phone import mask_phone
 
 log = logging.getLogger(__name__)
 
-# The provider's report statuses (AFRICASTALKING.md), mapped to our lifecycle.
+# Africa's Talking's delivery report statuses (its "SMS: delivery reports" documentation), mapped to our lifecycle.
 REPORT_STATUSES = {
     "Sent": MessageStatus.SENT,
     "Submitted": MessageStatus.SUBMITTED,

@@ -43,7 +43,7 @@ ERROR_BODY_CHARS = 300
 # The provider's way of saying "no message id" inside a JSON answer.
 NO_MESSAGE_ID = "None"
 
-# Recipient status codes, from the provider's documentation (see /work/shared/AFRICASTALKING.md).
+# Recipient status codes of Africa's Talking's SMS API (its "SMS: sending" documentation).
 ACCEPTED_CODES = frozenset({100, 101, 102})  # Processed, Sent, Queued
 PERMANENT_CODES = frozenset({401, 402, 403, 404, 406, 407, 409})  # RiskHold ... DoNotDisturbRejection
 INSUFFICIENT_BALANCE_CODE = 405

@@ -1,4 +1,4 @@
-"""The menu tree of PRODUCT.md, screen by screen, with what each choice stores."""
+"""The menu tree of the USSD menu contract, screen by screen, with what each choice stores."""
 
 from __future__ import annotations
 
