@@ -15,8 +15,8 @@ from sqlalchemy import select
 from gateway.api import bp
 from gateway.auth import client_ip, json_error, token_required
 from gateway.services import get_services
-from models.base import as_utc
 from models.campaigns import Campaign
+from models.clock import as_utc
 from models.staff import Role
 from notifications.campaigns.actions import (
     CampaignAction,

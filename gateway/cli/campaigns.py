@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from gateway.services import get_services
 from models.campaigns import Audience, Campaign, CampaignStatus
+from models.clock import LESOTHO, lesotho_time
 from models.messages import MessagePriority
 from notifications.campaigns.fanout import enqueue_fanout
 from notifications.campaigns.lifecycle import (
@@ -22,7 +23,6 @@ from notifications.campaigns.lifecycle import (
     preview_campaign,
     send_campaign,
 )
-from notifications.campaigns.quiet_hours import LESOTHO, lesotho_time
 from notifications.campaigns.series import start_series, stop_series
 from notifications.sms.queues import kick
 

@@ -17,6 +17,7 @@ from gateway.auth import client_ip, login_required
 from gateway.console import bp
 from gateway.services import get_services
 from models.campaigns import Campaign, CampaignKind, CampaignStatus
+from models.clock import lesotho_time
 from models.grants import GrantStatus
 from models.people import DISTRICTS, Language, Sex
 from models.staff import Role
@@ -28,7 +29,6 @@ from notifications.campaigns.actions import (
     steer_campaign,
 )
 from notifications.campaigns.lifecycle import PLACEHOLDERS, CampaignError, campaign_progress, preview_campaign
-from notifications.campaigns.quiet_hours import lesotho_time
 
 CAMPAIGNS_PER_PAGE = 50
 # Seconds between two refreshes of the progress page while messages are going out, and while a campaign waits

@@ -19,13 +19,12 @@ import redis
 from sqlalchemy.orm import Session
 
 from models.audit import record
-from models.base import utcnow
 from models.campaigns import Audience, Campaign, CampaignStatus
+from models.clock import LESOTHO, utcnow
 from models.messages import MessagePriority
 from models.staff import Role, StaffUser
 from notifications.campaigns.fanout import enqueue_fanout
 from notifications.campaigns.lifecycle import CampaignError, create_campaign, move_campaign, send_campaign
-from notifications.campaigns.quiet_hours import LESOTHO
 from notifications.sms.queues import kick
 
 log = logging.getLogger(__name__)

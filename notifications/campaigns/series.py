@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import as_utc, utcnow
 from models.campaigns import Audience, CampaignKind, CovidSeries
+from models.clock import as_utc, utcnow
 from models.db import Database
 from models.people import Language
 from notifications.campaigns.lifecycle import create_campaign, send_campaign
