@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from config import load_settings
+from models.actors import Actor
 from models.campaigns import Audience, Campaign, CampaignStatus, CovidSeries
 from models.grants import find_grant_by_reference, move_grant
 from models.messages import MESSAGE_GROUPS, MessageKind, MessagePriority, MessageStatus, OutboundMessage
@@ -372,7 +373,8 @@ def test_the_covid_series_sends_each_message_once_per_person_including_unregiste
         unregistered = get_or_create_contact(session, next_phone())
         unregistered.language = "st"
         unregistered = unregistered.phone
-        start_series(session, interval_days=7, first_run_at=datetime.now(UTC) - timedelta(minutes=1), created_by="t")
+        first_run = datetime.now(UTC) - timedelta(minutes=1)
+        start_series(session, Actor.operator("t"), interval_days=7, first_run_at=first_run)
     assert run_due_series(db) == 1
     assert run_due_series(db) == 0  # next run is a week away
     with db.session() as session:
