@@ -68,8 +68,8 @@ from sms import (  # noqa: E402
 from config import Settings, load_settings  # noqa: E402
 from config.redis import connect, ensure_embedded_redis  # noqa: E402
 from devtools.demo import seed_demo  # noqa: E402
-from models.base import as_utc  # noqa: E402
 from models.campaigns import Audience, Campaign  # noqa: E402
+from models.clock import as_utc  # noqa: E402
 from models.db import Database  # noqa: E402
 from models.messages import ACCEPTED_MESSAGE_STATUSES, MessagePriority, MessageStatus, OutboundMessage  # noqa: E402
 from notifications.campaigns.fanout import enqueue_fanout, run_fanout  # noqa: E402

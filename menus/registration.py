@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.base import utcnow
+from models.clock import utcnow
 from models.people import DISTRICTS, MainNeed, ReturnedFrom, Sex
 from models.registration import RegistrationAnswers
 from notifications.sms.encoding import GSM7_BASIC

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Index, String, Text, and_, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, UtcDateTime
+from models.clock import utcnow
 
 # Longest actor, action and object id kept; longer values are cut rather than refused, because losing an audit
 # entry to a long e-mail address would be worse than shortening it.

@@ -6,13 +6,15 @@ or a worker in between (see notifications/ for the sending side).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TimestampMixin, UtcDateTime, utcnow
+from models.base import Base, TimestampMixin, UtcDateTime
+from models.clock import utcnow
 
 
 class MessageStatus(StrEnum):
@@ -28,20 +30,58 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"  # a bulk message whose campaign was cancelled before it left
 
 
+class MessageGroup(StrEnum):
+    """Where a message stands, as staff count it: campaign progress, the dashboard and the reports all group by this.
+
+    Every status belongs to exactly one group (`MESSAGE_GROUPS`), so counts by group add up to the messages written.
+    """
+
+    WAITING = "waiting"  # not handed to the provider yet: queued, or a worker is handing it over now
+    SUBMITTED = "submitted"  # accepted by the provider; delivery not reported yet
+    DELIVERED = "delivered"
+    FAILED = "failed"  # failed, refused by the provider, or expired undelivered
+    CANCELLED = "cancelled"  # withdrawn before it left
+
+
+MESSAGE_GROUPS: dict[MessageStatus, MessageGroup] = {
+    MessageStatus.QUEUED: MessageGroup.WAITING,
+    MessageStatus.SUBMITTING: MessageGroup.WAITING,
+    MessageStatus.SUBMITTED: MessageGroup.SUBMITTED,
+    MessageStatus.SENT: MessageGroup.SUBMITTED,
+    MessageStatus.BUFFERED: MessageGroup.SUBMITTED,
+    MessageStatus.DELIVERED: MessageGroup.DELIVERED,
+    MessageStatus.FAILED: MessageGroup.FAILED,
+    MessageStatus.REJECTED: MessageGroup.FAILED,
+    MessageStatus.EXPIRED: MessageGroup.FAILED,
+    MessageStatus.CANCELLED: MessageGroup.CANCELLED,
+}
+
+
+def statuses_in(*groups: MessageGroup) -> frozenset[MessageStatus]:
+    """The statuses of the messages in `groups`, for a `status IN (…)` condition."""
+    return frozenset(status for status, group in MESSAGE_GROUPS.items() if group in groups)
+
+
+def count_by_group(counts_by_status: Iterable[tuple[str, int]]) -> dict[MessageGroup, int]:
+    """Fold `(status, count)` rows, as a `GROUP BY status` returns them, into counts per group (zeros kept)."""
+    totals = dict.fromkeys(MessageGroup, 0)
+    for status, count in counts_by_status:
+        totals[MESSAGE_GROUPS[MessageStatus(status)]] += count
+    return totals
+
+
+# Messages not handed to the provider yet: a campaign with any of these is not finished.
+UNSENT_MESSAGE_STATUSES = statuses_in(MessageGroup.WAITING)
+# Messages that have not left and that no worker holds: pausing a campaign holds them, cancelling withdraws them.
+# A submitting message may already be at the provider, so it is never withdrawn.
+WITHDRAWABLE_MESSAGE_STATUSES = frozenset({MessageStatus.QUEUED})
 # Statuses no delivery report may change: the message's fate is known.
-FINAL_MESSAGE_STATUSES = frozenset(
-    {
-        MessageStatus.DELIVERED,
-        MessageStatus.FAILED,
-        MessageStatus.REJECTED,
-        MessageStatus.EXPIRED,
-        MessageStatus.CANCELLED,
-    }
-)
+FINAL_MESSAGE_STATUSES = statuses_in(MessageGroup.DELIVERED, MessageGroup.FAILED, MessageGroup.CANCELLED)
 # Statuses of a message the provider has accepted: it must never be submitted again.
-ACCEPTED_MESSAGE_STATUSES = frozenset(
-    {MessageStatus.SUBMITTED, MessageStatus.SENT, MessageStatus.BUFFERED, MessageStatus.DELIVERED}
-)
+ACCEPTED_MESSAGE_STATUSES = statuses_in(MessageGroup.SUBMITTED, MessageGroup.DELIVERED)
+# "Sent" in the reports: handed to the provider and heard back, whatever the outcome. A message refused for an
+# invalid number counts as sent and failed, so that the delivery rate (delivered / sent) is not flattered.
+SENT_GROUPS = frozenset({MessageGroup.SUBMITTED, MessageGroup.DELIVERED, MessageGroup.FAILED})
 
 
 class MessagePriority(StrEnum):

@@ -14,7 +14,8 @@ from functools import cache
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, bindparam, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import Base, TimestampMixin, UtcDateTime, utcnow
+from models.base import Base, TimestampMixin, UtcDateTime
+from models.clock import utcnow
 from models.db import Executor, dialect_name, insert_on_conflict
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from models.base import utcnow
+from models.clock import utcnow
 from models.db import Executor, dialect_name, insert_on_conflict
 from models.grants import open_grant
 from models.people import Beneficiary, first_name_of, national_id_taken, registered_reference, save_contact_choice

@@ -15,23 +15,20 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Index, Select, case, extract, func, select
 from sqlalchemy.orm import Session
 
+from models.clock import LESOTHO, end_of_lesotho_day, lesotho_time, lesotho_today, start_of_lesotho_day
 from models.grants import Grant, GrantStatus
-from models.messages import MessageStatus, OutboundMessage
+from models.messages import MESSAGE_GROUPS, SENT_GROUPS, MessageGroup, MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Sex
 from models.requests import CallbackRequest
 from models.staff import Role, StaffUser
-
-# The programme's time zone: registration days and months are counted in it. Lesotho keeps no daylight saving.
-LESOTHO = ZoneInfo("Africa/Maseru")
 
 # Age bands the donor reports by: (label, lowest age, highest age); None is open-ended. Registration accepts ages
 # from 15, hence a band under 18.
@@ -48,15 +45,6 @@ SEXES = tuple(Sex)
 
 # District, sex and age band of an SMS or a call-back from a number that never registered.
 NOT_REGISTERED = "not registered"
-
-# Sent: the gateway handed the message to the provider and heard back, whatever the outcome; a message refused for
-# an invalid number counts as sent and failed, so that the delivery rate (delivered / sent) is not flattered.
-# Counted by status alone, so that the dashboard reads only the index on `status`.
-FAILED_MESSAGE_STATUSES = frozenset({MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED})
-SENT_MESSAGE_STATUSES = frozenset(
-    {MessageStatus.SUBMITTED, MessageStatus.SENT, MessageStatus.BUFFERED, MessageStatus.DELIVERED}
-    | FAILED_MESSAGE_STATUSES
-)
 
 # Indexes for these queries (migration "report indexes"). Registrations by district and sex, and the scoped
 # registrations chart, read only the first index (an index-only scan, no hashing of 100,000 rows); the chart of
@@ -109,17 +97,12 @@ def districts_for(user: StaffUser) -> tuple[str, ...]:
 # --- SQL building blocks -------------------------------------------------------------------------------------------
 
 
-def lesotho_midnight(day: date) -> datetime:
-    """The UTC moment a Lesotho day starts."""
-    return datetime.combine(day, time.min, tzinfo=LESOTHO).astimezone(UTC)
-
-
 def _in_period(column, filters: Filters) -> list[ColumnElement[bool]]:
     conditions = []
     if filters.start:
-        conditions.append(column >= lesotho_midnight(filters.start))
+        conditions.append(column >= start_of_lesotho_day(filters.start))
     if filters.end:
-        conditions.append(column < lesotho_midnight(filters.end + timedelta(days=1)))
+        conditions.append(column < end_of_lesotho_day(filters.end))
     return conditions
 
 
@@ -152,7 +135,7 @@ def _lesotho_day(column, dialect: str) -> ColumnElement:
 def _as_date(value) -> date:
     """A day from `_lesotho_day`: a timestamp at a Lesotho midnight (PostgreSQL) or `YYYY-MM-DD` (SQLite)."""
     if isinstance(value, datetime):
-        return value.astimezone(LESOTHO).date()
+        return lesotho_time(value).date()
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
@@ -217,7 +200,7 @@ def grants_breakdown(session: Session, filters: Filters) -> dict[Key, GrantFigur
 @dataclass
 class SmsFigures:
     total: int = 0  # every message written, whatever became of it
-    sent: int = 0  # handed to the provider (SENT_MESSAGE_STATUSES)
+    sent: int = 0  # handed to the provider and heard back (models.messages.SENT_GROUPS)
     delivered: int = 0
     failed: int = 0  # failed, rejected or expired
 
@@ -228,12 +211,13 @@ class SmsFigures:
 
     def count(self, status: str, messages: int) -> None:
         """Add `messages` messages that are in `status`."""
+        group = MESSAGE_GROUPS[MessageStatus(status)]
         self.total += messages
-        if status in SENT_MESSAGE_STATUSES:
+        if group in SENT_GROUPS:
             self.sent += messages
-        if status == MessageStatus.DELIVERED:
+        if group == MessageGroup.DELIVERED:
             self.delivered += messages
-        if status in FAILED_MESSAGE_STATUSES:
+        if group == MessageGroup.FAILED:
             self.failed += messages
 
     def add(self, other: SmsFigures) -> None:
@@ -357,7 +341,7 @@ def dashboard(
     session: Session, districts: Sequence[str] = (), *, today: date | None = None, period: Period = Period.MONTH
 ) -> Dashboard:
     """Everything the dashboard shows, in five grouped queries."""
-    today = today or datetime.now(LESOTHO).date()
+    today = today or lesotho_today()
     filters = Filters(districts=tuple(districts))
     by_district = dict.fromkeys(filters.districts or DISTRICTS, 0)
     by_sex = dict.fromkeys(SEXES, 0)

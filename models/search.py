@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from models.clock import end_of_lesotho_day, start_of_lesotho_day
 from models.grants import Grant, GrantEvent, GrantStatus
 from models.messages import MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Contact, Language, Sex
@@ -41,8 +41,6 @@ EXPORT_CHUNK = 1000
 MAX_QUERY_LENGTH = 120
 # Most rows of each kind (SMS, USSD sessions, call-backs, feedback) shown on one beneficiary's page.
 HISTORY_LIMIT = 100
-# "Registered between" dates are the programme's dates, in Lesotho time (UTC+2), as staff and reports use them.
-PROGRAMME_TIMEZONE = ZoneInfo("Africa/Maseru")
 # A search text of digits and phone punctuation with at least this many digits is also tried as a phone number.
 MIN_PHONE_DIGITS = 8
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
@@ -208,10 +206,6 @@ def _like_escape(text: str) -> str:
     return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
-def _maseru_midnight_utc(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=PROGRAMME_TIMEZONE)
-
-
 def exact_terms(q: str) -> list:
     """Conditions on unique columns, any one of which makes a row match the search box.
 
@@ -275,10 +269,11 @@ def _filtered(statement: Select, staff: StaffUser, filters: BeneficiaryFilters) 
         conditions.append(Grant.status == filters.status)
     if filters.language:
         conditions.append(Contact.language == filters.language)
+    # "Registered between" dates are Lesotho days, as in campaign audiences and reports.
     if filters.registered_from:
-        conditions.append(Beneficiary.created_at >= _maseru_midnight_utc(filters.registered_from))
+        conditions.append(Beneficiary.created_at >= start_of_lesotho_day(filters.registered_from))
     if filters.registered_to:
-        conditions.append(Beneficiary.created_at < _maseru_midnight_utc(filters.registered_to + timedelta(days=1)))
+        conditions.append(Beneficiary.created_at < end_of_lesotho_day(filters.registered_to))
     return statement.where(*conditions)
 
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, UtcDateTime
+from models.clock import utcnow
 
 
 class UssdSessionRecord(Base):

@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from flask import Response, g, request
+from flask import Response, request
 from sqlalchemy import select
 
 from gateway.api import bp
-from gateway.auth import client_ip, json_error, token_required
+from gateway.auth import current_actor, json_error, token_required
 from gateway.services import get_services
-from models.base import as_utc
 from models.campaigns import Campaign
+from models.clock import as_utc
 from models.staff import Role
 from notifications.campaigns.actions import (
     CampaignAction,
     OutsideDistrictsError,
-    create_for_staff,
+    create_campaign_for,
     start_sending,
     steer_campaign,
 )
@@ -176,7 +176,7 @@ def api_campaign_create() -> Response:
         return json_error(400, "send a JSON object with name, text_en, text_st and the audience fields")
     try:
         with get_services().db.session() as session:
-            campaign = create_for_staff(session, body, g.staff, ip=client_ip())
+            campaign = create_campaign_for(session, current_actor(), body)
             shown = campaign_json(campaign, campaign_progress(session, campaign))
     except OutsideDistrictsError as exc:
         return json_error(403, str(exc))
@@ -232,7 +232,7 @@ def api_campaign_steer(campaign_id: int, action: str) -> Response:
             campaign = _load(session, campaign_id)
             if campaign is None:
                 return _missing(campaign_id)
-            status = steer_campaign(session, campaign, action, g.staff, ip=client_ip())
+            status = steer_campaign(session, current_actor(), campaign, action)
             shown = campaign_json(campaign, campaign_progress(session, campaign))
     except OutsideDistrictsError as exc:
         return json_error(403, str(exc))

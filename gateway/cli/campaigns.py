@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 import time
 from datetime import datetime
@@ -10,21 +9,14 @@ from datetime import datetime
 import click
 from flask.cli import AppGroup
 
+from gateway.cli.operator import as_option, cli_actor
 from gateway.services import get_services
-from models.campaigns import Audience, Campaign, CampaignStatus
-from models.messages import MessagePriority
-from notifications.campaigns.fanout import enqueue_fanout
-from notifications.campaigns.lifecycle import (
-    CampaignError,
-    campaign_progress,
-    create_campaign,
-    move_campaign,
-    preview_campaign,
-    send_campaign,
-)
-from notifications.campaigns.quiet_hours import LESOTHO, lesotho_time
+from models.actors import PermissionDeniedError
+from models.campaigns import Campaign, CampaignStatus
+from models.clock import from_lesotho, lesotho_time, utcnow
+from notifications.campaigns.actions import CampaignAction, create_campaign_for, start_sending, steer_campaign
+from notifications.campaigns.lifecycle import CampaignError, campaign_progress, preview_campaign
 from notifications.campaigns.series import start_series, stop_series
-from notifications.sms.queues import kick
 
 campaigns_group = AppGroup("campaigns", help="Bulk SMS campaigns and the COVID-19 series.")
 series_group = AppGroup("series", help="The recurring COVID-19 safety series.")
@@ -35,31 +27,14 @@ PROGRESS_REFRESH_SECONDS = 1.0
 PROGRESS_BAR_WIDTH = 30
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
 def _split(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
-def _lesotho_datetime(text: str) -> datetime:
-    """ISO time; without an offset it is Lesotho time (what an officer means by "09:00")."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO time such as 2026-12-01T09:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=LESOTHO)
-
-
-def _age_band(text: str | None) -> tuple[int | None, int | None]:
-    if not text:
-        return None, None
-    low, _, high = text.partition("-")
-    try:
-        return (int(low) if low else None), (int(high) if high else None)
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: write an age band as 18-35, 36- or -60") from None
+def _age_band(text: str | None) -> tuple[str, str]:
+    """`18-35`, `36-` or `-60` as the two ends the compose form has; the form's reader checks the numbers."""
+    low, _, high = (text or "").partition("-")
+    return low.strip(), high.strip()
 
 
 def _campaign(session, campaign_id: int) -> Campaign:
@@ -78,37 +53,29 @@ def _campaign(session, campaign_id: int) -> Campaign:
 @click.option("--language", type=click.Choice(["en", "st"]), help="Only numbers that chose this language.")
 @click.option("--sex", type=click.Choice(["female", "male"]))
 @click.option("--age", help="Age band, e.g. 18-35.")
-@click.option("--registered-from", type=click.DateTime(["%Y-%m-%d"]))
-@click.option("--registered-to", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--registered-from", help="First registration date (YYYY-MM-DD), a Lesotho day.")
+@click.option("--registered-to", help="Last registration date, included (YYYY-MM-DD), a Lesotho day.")
 @click.option("--send-at", help="When to send (ISO time, Lesotho time unless it has an offset); default: on send.")
-def campaigns_create(
-    name, text_en, text_st, districts, grant_status, language, sex, age, registered_from, registered_to, send_at
-) -> None:
+@as_option
+def campaigns_create(as_email, age, districts, grant_status, language, sex, **fields) -> None:
     """Create a draft campaign; prints its id."""
     age_min, age_max = _age_band(age)
-    audience = Audience(
-        districts=_split(districts),
-        grant_statuses=_split(grant_status),
-        languages=[language] if language else [],
-        sexes=[sex] if sex else [],
-        age_min=age_min,
-        age_max=age_max,
-        registered_from=registered_from.date() if registered_from else None,
-        registered_to=registered_to.date() if registered_to else None,
-    )
+    # The compose form's field names (`fields` holds name, texts, registration dates and send time as typed): the
+    # console, the API and the CLI read a campaign in one way.
+    values = {
+        **fields,
+        "districts": _split(districts),
+        "grant_statuses": _split(grant_status),
+        "languages": [language] if language else [],
+        "sexes": [sex] if sex else [],
+        "age_min": age_min,
+        "age_max": age_max,
+    }
     try:
         with get_services().db.session() as session:
-            campaign = create_campaign(
-                session,
-                name=name,
-                text_en=text_en,
-                text_st=text_st,
-                audience=audience,
-                created_by=_actor(),
-                send_at=_lesotho_datetime(send_at) if send_at else None,
-            )
+            campaign = create_campaign_for(session, cli_actor(session, as_email), values)
             campaign_id = campaign.id
-    except CampaignError as exc:
+    except (CampaignError, PermissionDeniedError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(campaign_id)
 
@@ -135,48 +102,50 @@ def campaigns_preview(campaign_id: int) -> None:
         click.echo(f"  sample [{language}] {phone}: {text}")
 
 
-def _steer(campaign_id: int, action) -> str:
+def _steer(campaign_id: int, action: CampaignAction, as_email: str | None) -> None:
+    """One command through `steer_campaign`; prints the new status, or the reason and exit status 1."""
     services = get_services()
     try:
         with services.db.session() as session:
             campaign = _campaign(session, campaign_id)
-            result = action(session, campaign)
-            status = campaign.status
-    except CampaignError as exc:
+            status = steer_campaign(session, cli_actor(session, as_email), campaign, action)
+    except (CampaignError, PermissionDeniedError) as exc:
         click.echo(f"refused: {exc}", err=True)
         sys.exit(1)
-    if status == CampaignStatus.SENDING:
-        enqueue_fanout(services.redis, campaign_id)
-        kick(services.redis, MessagePriority.BULK)
-    return result or status
+    start_sending(services.redis, campaign_id, status)
+    click.echo(status)
 
 
 @campaigns_group.command("send")
 @click.argument("campaign_id", type=int)
-def campaigns_send(campaign_id: int) -> None:
-    """Send now, or at the campaign's --send-at time; prints the new status."""
-    click.echo(_steer(campaign_id, lambda session, campaign: send_campaign(session, campaign)))
+@as_option
+def campaigns_send(campaign_id: int, as_email: str | None) -> None:
+    """Send a draft now, or at its --send-at time; prints the new status."""
+    _steer(campaign_id, CampaignAction.SEND, as_email)
 
 
 @campaigns_group.command("pause")
 @click.argument("campaign_id", type=int)
-def campaigns_pause(campaign_id: int) -> None:
+@as_option
+def campaigns_pause(campaign_id: int, as_email: str | None) -> None:
     """Hold the campaign's unsent messages (takes effect with the next batch)."""
-    click.echo(_steer(campaign_id, lambda s, c: move_campaign(s, c, CampaignStatus.PAUSED)))
+    _steer(campaign_id, CampaignAction.PAUSE, as_email)
 
 
 @campaigns_group.command("resume")
 @click.argument("campaign_id", type=int)
-def campaigns_resume(campaign_id: int) -> None:
+@as_option
+def campaigns_resume(campaign_id: int, as_email: str | None) -> None:
     """Send a paused campaign's remaining messages."""
-    click.echo(_steer(campaign_id, lambda s, c: move_campaign(s, c, CampaignStatus.SENDING)))
+    _steer(campaign_id, CampaignAction.RESUME, as_email)
 
 
 @campaigns_group.command("cancel")
 @click.argument("campaign_id", type=int)
-def campaigns_cancel(campaign_id: int) -> None:
+@as_option
+def campaigns_cancel(campaign_id: int, as_email: str | None) -> None:
     """Withdraw every message that has not left yet; what left already stays counted."""
-    click.echo(_steer(campaign_id, lambda s, c: move_campaign(s, c, CampaignStatus.CANCELLED)))
+    _steer(campaign_id, CampaignAction.CANCEL, as_email)
 
 
 def _progress_line(campaign_id: int) -> tuple[str, bool]:
@@ -216,19 +185,37 @@ def campaigns_status(campaign_id: int) -> None:
     click.echo()
 
 
+def _lesotho_datetime(text: str) -> datetime:
+    """ISO time; without an offset it is Lesotho time (what an officer means by "09:00")."""
+    try:
+        return from_lesotho(datetime.fromisoformat(text))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO time such as 2026-12-01T09:00") from None
+
+
 @series_group.command("start")
 @click.option("--every-days", type=int, default=7, show_default=True)
 @click.option("--first-run", help="ISO time of the first message (Lesotho time); default: now.")
-def series_start(every_days: int, first_run: str | None) -> None:
+@as_option
+def series_start(every_days: int, first_run: str | None, as_email: str | None) -> None:
     """Start the COVID-19 series (or change its timing)."""
-    first = _lesotho_datetime(first_run) if first_run else datetime.now(LESOTHO)
-    with get_services().db.session() as session:
-        series = start_series(session, interval_days=every_days, first_run_at=first, created_by=_actor())
-        click.echo(f"COVID-19 series: every {series.interval_days} days, next {lesotho_time(first):%Y-%m-%d %H:%M}")
+    first = _lesotho_datetime(first_run) if first_run else utcnow()
+    try:
+        with get_services().db.session() as session:
+            series = start_series(session, cli_actor(session, as_email), interval_days=every_days, first_run_at=first)
+            interval = series.interval_days
+    except (ValueError, PermissionDeniedError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"COVID-19 series: every {interval} days, next {lesotho_time(first):%Y-%m-%d %H:%M}")
 
 
 @series_group.command("stop")
-def series_stop() -> None:
+@as_option
+def series_stop(as_email: str | None) -> None:
     """Stop the COVID-19 series; a running message campaign can still be paused or cancelled on its own."""
-    with get_services().db.session() as session:
-        click.echo("stopped" if stop_series(session) else "the series was not running")
+    try:
+        with get_services().db.session() as session:
+            stopped = stop_series(session, cli_actor(session, as_email))
+    except PermissionDeniedError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("stopped" if stopped else "the series was not running")

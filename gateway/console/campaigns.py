@@ -13,22 +13,22 @@ from flask import abort, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from gateway.auth import client_ip, login_required
+from gateway.auth import current_actor, login_required
 from gateway.console import bp
 from gateway.services import get_services
 from models.campaigns import Campaign, CampaignKind, CampaignStatus
+from models.clock import lesotho_time
 from models.grants import GrantStatus
 from models.people import DISTRICTS, Language, Sex
 from models.staff import Role
 from notifications.campaigns.actions import (
     CampaignAction,
     OutsideDistrictsError,
-    create_for_staff,
+    create_campaign_for,
     start_sending,
     steer_campaign,
 )
 from notifications.campaigns.lifecycle import PLACEHOLDERS, CampaignError, campaign_progress, preview_campaign
-from notifications.campaigns.quiet_hours import lesotho_time
 
 CAMPAIGNS_PER_PAGE = 50
 # Seconds between two refreshes of the progress page while messages are going out, and while a campaign waits
@@ -120,7 +120,7 @@ def campaign_compose():
         return _compose(MultiDict())
     try:
         with get_services().db.session() as session:
-            campaign = create_for_staff(session, request.form.to_dict(flat=False), g.staff, ip=client_ip())
+            campaign = create_campaign_for(session, current_actor(), request.form.to_dict(flat=False))
             campaign_id = campaign.id
     except CampaignError as exc:
         return _compose(request.form, error=str(exc), status=403 if isinstance(exc, OutsideDistrictsError) else 400)
@@ -178,7 +178,7 @@ def campaign_steer(campaign_id: int, action: str):
     services = get_services()
     try:
         with services.db.session() as session:
-            status = steer_campaign(session, _campaign(session, campaign_id), action, g.staff, ip=client_ip())
+            status = steer_campaign(session, current_actor(), _campaign(session, campaign_id), action)
     except CampaignError as exc:
         return _progress_page(
             campaign_id, error=str(exc), status=403 if isinstance(exc, OutsideDistrictsError) else 409

@@ -1,9 +1,11 @@
-"""What staff do to campaigns from the console and the JSON API: one reading of their input, one set of limits.
+"""What staff do to campaigns, from the console, the JSON API or the CLI: one reading of their input, one set of
+limits, one audit entry.
 
-The compose form and the API take the same field names, read here, so the two never disagree about what an
-audience or a send time means. Every change is written to the audit log in the transaction that makes it, and
-sending starts only after that commit (`start_sending`): a job enqueued for a change that was rolled back would
-have nothing to send.
+The compose form, the API and the CLI take the same field names, read here, so that they never disagree about what
+an audience or a send time means, nor about which command a campaign in a given status accepts. Each action takes
+the `Actor` who does it (its role and districts apply) and writes its audit entry in the transaction that makes the
+change; sending starts only after that commit (`start_sending`): a job enqueued for a change that was rolled back
+would have nothing to send.
 """
 
 from __future__ import annotations
@@ -18,19 +20,18 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
-from models.audit import record
-from models.base import utcnow
+from models.actors import Actor
 from models.campaigns import Audience, Campaign, CampaignStatus
+from models.clock import from_lesotho, utcnow
 from models.messages import MessagePriority
-from models.staff import Role, StaffUser
+from models.staff import Role
 from notifications.campaigns.fanout import enqueue_fanout
 from notifications.campaigns.lifecycle import CampaignError, create_campaign, move_campaign, send_campaign
-from notifications.campaigns.quiet_hours import LESOTHO
 from notifications.sms.queues import kick
 
 log = logging.getLogger(__name__)
 
-# Field names shared by the compose form and the API's JSON body.
+# Field names shared by the compose form, the API's JSON body and the CLI's options.
 AUDIENCE_LIST_FIELDS = ("districts", "sexes", "grant_statuses", "languages")
 AUDIENCE_AGE_FIELDS = ("age_min", "age_max")
 AUDIENCE_DATE_FIELDS = ("registered_from", "registered_to")
@@ -38,6 +39,8 @@ AUDIENCE_DATE_FIELDS = ("registered_from", "registered_to")
 MAX_AGE = 120
 MAX_NAME_LENGTH = 120
 AUDIT_OBJECT = "campaign"
+# The least role that may create or steer a campaign.
+CAMPAIGN_ROLE = Role.OFFICER
 
 
 class CampaignAction(StrEnum):
@@ -125,14 +128,14 @@ def parse_send_at(text: str, now: datetime | None = None) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise CampaignError(f"the send time must be a date and time such as 2026-12-01T09:00, not {text!r}") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=LESOTHO)
+    moment = from_lesotho(moment)
     if moment <= (now or utcnow()):
         raise CampaignError("the send time is in the past; leave it empty to send as soon as you confirm")
     return moment
 
 
 def parse_campaign_input(values: Mapping[str, Any], now: datetime | None = None) -> CampaignInput:
-    """Read a campaign from form fields or a JSON object with the same names; `CampaignError` says what is wrong.
+    """Read a campaign from form fields, a JSON object or CLI options, all with these names; `CampaignError` says why.
 
     Only the shape is checked here; `create_campaign` checks the content (known districts, placeholders, …).
     """
@@ -154,10 +157,10 @@ def parse_campaign_input(values: Mapping[str, Any], now: datetime | None = None)
     )
 
 
-def limit_to_districts(audience: Audience, staff: StaffUser) -> None:
-    """An audience for a district-limited officer: no districts means theirs; others are refused."""
-    allowed = staff.district_list
-    if staff.role == Role.ADMIN or not allowed:
+def limit_to_districts(audience: Audience, actor: Actor) -> None:
+    """An audience for a district-limited actor: no districts means theirs; others are refused."""
+    allowed = actor.district_list
+    if not allowed:
         return
     if not audience.districts:
         audience.districts = list(allowed)
@@ -169,28 +172,30 @@ def limit_to_districts(audience: Audience, staff: StaffUser) -> None:
         )
 
 
-def create_for_staff(
-    session: Session, values: Mapping[str, Any], staff: StaffUser, *, ip: str | None = None, now: datetime | None = None
+def create_campaign_for(
+    session: Session, actor: Actor, values: Mapping[str, Any], *, now: datetime | None = None
 ) -> Campaign:
-    """A draft campaign from a staff member's input, with its audit entry. Does not commit."""
+    """A draft campaign from `actor`'s input (`parse_campaign_input`), with its audit entry. Does not commit.
+
+    `PermissionDeniedError` if the actor may not change campaigns, `CampaignError` saying what is wrong with it.
+    """
+    actor.require_role(CAMPAIGN_ROLE)
     given = parse_campaign_input(values, now)
-    limit_to_districts(given.audience, staff)
+    limit_to_districts(given.audience, actor)
     campaign = create_campaign(
         session,
         name=given.name,
         text_en=given.text_en,
         text_st=given.text_st,
         audience=given.audience,
-        created_by=staff.email,
+        created_by=actor.name,
         send_at=given.send_at,
     )
-    record(
+    actor.audit(
         session,
-        staff.email,
         f"{AUDIT_OBJECT}.create",
         AUDIT_OBJECT,
         campaign.id,
-        ip=ip,
         name=campaign.name,
         audience=campaign.audience_json,
         send_at=given.send_at.isoformat() if given.send_at else None,
@@ -199,18 +204,13 @@ def create_for_staff(
 
 
 def steer_campaign(
-    session: Session,
-    campaign: Campaign,
-    action: CampaignAction,
-    staff: StaffUser,
-    *,
-    ip: str | None = None,
-    now: datetime | None = None,
+    session: Session, actor: Actor, campaign: Campaign, action: CampaignAction | str, *, now: datetime | None = None
 ) -> CampaignStatus:
     """Send, pause, resume or cancel, with its audit entry; `CampaignError` for a move the lifecycle refuses.
 
     Returns the new status. Does not commit; after the commit, call `start_sending`.
     """
+    actor.require_role(CAMPAIGN_ROLE)
     action = CampaignAction(action)
     before = campaign.status
     if action in ACTION_SOURCES:
@@ -220,7 +220,7 @@ def steer_campaign(
     if action in SENDING_ACTIONS:
         audience = campaign.audience
         requested = list(audience.districts)
-        limit_to_districts(audience, staff)
+        limit_to_districts(audience, actor)
         if not requested and audience.districts:
             # A campaign for every district, written by someone without limits.
             raise OutsideDistrictsError("this campaign reaches every district; you may send only to your districts")
@@ -229,9 +229,7 @@ def steer_campaign(
     else:
         move_campaign(session, campaign, ACTION_TARGETS[action], now)
         status = CampaignStatus(campaign.status)
-    record(
-        session, staff.email, f"{AUDIT_OBJECT}.{action}", AUDIT_OBJECT, campaign.id, ip=ip, before=before, after=status
-    )
+    actor.audit(session, f"{AUDIT_OBJECT}.{action}", AUDIT_OBJECT, campaign.id, before=before, after=status)
     return status
 
 

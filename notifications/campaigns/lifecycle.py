@@ -12,17 +12,26 @@ import logging
 import re
 import string
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from config import Settings
-from models.base import as_utc, utcnow
 from models.campaigns import CAMPAIGN_TRANSITIONS, Audience, Campaign, CampaignKind, CampaignStatus
+from models.clock import as_utc, end_of_lesotho_day, lesotho_time, start_of_lesotho_day, utcnow
 from models.grants import Grant, GrantStatus
-from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
+from models.messages import (
+    UNSENT_MESSAGE_STATUSES,
+    WITHDRAWABLE_MESSAGE_STATUSES,
+    MessageGroup,
+    MessageKind,
+    MessagePriority,
+    MessageStatus,
+    OutboundMessage,
+    count_by_group,
+)
 from models.people import DISTRICTS, Beneficiary, Contact, Language, Sex
 from models.phone import mask_phone
 from models.reference import REFERENCE_BODY_DIGITS
@@ -35,9 +44,6 @@ PLACEHOLDERS = ("first_name", "reference", "district")
 FANOUT_CHUNK = 2000
 SAMPLE_COUNT = 3
 LONGEST_DISTRICT = max(len(name) for name in DISTRICTS)
-# Messages of a campaign that have not left yet; pausing holds them, cancelling withdraws them.
-WAITING = (MessageStatus.QUEUED,)
-IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SUBMITTING)
 
 
 class CampaignError(ValueError):
@@ -141,7 +147,7 @@ def _language() -> ColumnElement:
     return func.coalesce(Contact.language, Language.ENGLISH.value)
 
 
-def _audience_select(columns: list, audience: Audience, today: datetime, campaign: Campaign | None = None):
+def _audience_select(columns: list, audience: Audience, now: datetime, campaign: Campaign | None = None):
     """SELECT `columns` over contacts (joined to beneficiaries and grants) matching `audience`."""
     query = select(*columns).select_from(Contact)
     if audience.registered_only:
@@ -159,15 +165,16 @@ def _audience_select(columns: list, audience: Audience, today: datetime, campaig
         conditions.append(Grant.status.in_(audience.grant_statuses))
     if audience.languages:
         conditions.append(_language().in_(audience.languages))
+    year = lesotho_time(now).year
     if audience.age_min is not None:
-        conditions.append(Beneficiary.year_of_birth <= today.year - audience.age_min)
+        conditions.append(Beneficiary.year_of_birth <= year - audience.age_min)
     if audience.age_max is not None:
-        conditions.append(Beneficiary.year_of_birth >= today.year - audience.age_max)
+        conditions.append(Beneficiary.year_of_birth >= year - audience.age_max)
+    # Registration dates are Lesotho days, as in the beneficiary list and the reports.
     if audience.registered_from:
-        conditions.append(Beneficiary.created_at >= datetime.combine(audience.registered_from, datetime.min.time()))
+        conditions.append(Beneficiary.created_at >= start_of_lesotho_day(audience.registered_from))
     if audience.registered_to:
-        end = datetime.combine(audience.registered_to, datetime.min.time()) + timedelta(days=1)
-        conditions.append(Beneficiary.created_at < end)
+        conditions.append(Beneficiary.created_at < end_of_lesotho_day(audience.registered_to))
     if campaign is not None and campaign.series_message_key:
         # The COVID series: each message at most once per person, across every run of the series.
         earlier = aliased(Campaign)
@@ -289,7 +296,9 @@ def move_campaign(session: Session, campaign: Campaign, to_status: CampaignStatu
     if to_status == CampaignStatus.CANCELLED:
         session.execute(
             update(OutboundMessage)
-            .where(OutboundMessage.campaign_id == campaign.id, OutboundMessage.status.in_(WAITING))
+            .where(
+                OutboundMessage.campaign_id == campaign.id, OutboundMessage.status.in_(WITHDRAWABLE_MESSAGE_STATUSES)
+            )
             .values(status=MessageStatus.CANCELLED, final_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -332,7 +341,7 @@ def start_due_campaigns(session: Session, now: datetime | None = None) -> list[i
 def complete_finished_campaigns(session: Session, now: datetime | None = None) -> list[int]:
     """Sending campaigns whose fan-out is done and whose every message has left become `completed`."""
     in_flight = exists(
-        select(1).where(OutboundMessage.campaign_id == Campaign.id, OutboundMessage.status.in_(IN_FLIGHT))
+        select(1).where(OutboundMessage.campaign_id == Campaign.id, OutboundMessage.status.in_(UNSENT_MESSAGE_STATUSES))
     )
     done = session.execute(
         select(Campaign).where(Campaign.status == CampaignStatus.SENDING, Campaign.fanout_done.is_(True), ~in_flight)
@@ -467,12 +476,10 @@ def fanout_bounds(session: Session, campaign: Campaign, now: datetime | None = N
 # -- progress --------------------------------------------------------------------------------------------------
 
 
-ACCEPTED = (MessageStatus.SUBMITTED, MessageStatus.SENT, MessageStatus.BUFFERED)
-FAILED = (MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED)
-
-
 @dataclass
 class CampaignProgress:
+    """A campaign's messages counted by `models.messages.MessageGroup`, as the reports count them."""
+
     status: str
     recipients: int
     waiting: int  # queued or being sent
@@ -490,25 +497,21 @@ class CampaignProgress:
 
 def campaign_progress(session: Session, campaign: Campaign) -> CampaignProgress:
     """Counters read from the messages themselves (one indexed GROUP BY), so they are always right."""
-    counts = dict(
+    groups = count_by_group(
         session.execute(
             select(OutboundMessage.status, func.count())
             .where(OutboundMessage.campaign_id == campaign.id)
             .group_by(OutboundMessage.status)
         ).all()
     )
-
-    def total(statuses) -> int:
-        return sum(counts.get(status, 0) for status in statuses)
-
     return CampaignProgress(
         status=campaign.status,
-        recipients=sum(counts.values()),
-        waiting=total(IN_FLIGHT),
-        submitted=total(ACCEPTED),
-        delivered=total((MessageStatus.DELIVERED,)),
-        failed=total(FAILED),
-        cancelled=total((MessageStatus.CANCELLED,)),
+        recipients=sum(groups.values()),
+        waiting=groups[MessageGroup.WAITING],
+        submitted=groups[MessageGroup.SUBMITTED],
+        delivered=groups[MessageGroup.DELIVERED],
+        failed=groups[MessageGroup.FAILED],
+        cancelled=groups[MessageGroup.CANCELLED],
         excluded_opted_out=campaign.excluded_opted_out,
         fanout_done=campaign.fanout_done,
     )

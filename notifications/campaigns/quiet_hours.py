@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
-from models.base import as_utc
-
-LESOTHO = ZoneInfo("Africa/Maseru")
+from models.clock import lesotho_time
 
 
 def _clock(text: str) -> time:
@@ -20,13 +17,9 @@ def in_quiet_hours(moment: datetime, quiet_hours: tuple[str, str] | None) -> boo
     if not quiet_hours:
         return False
     start, end = (_clock(part) for part in quiet_hours)
-    local = as_utc(moment).astimezone(LESOTHO).time()
+    local = lesotho_time(moment).time()
     if start == end:
         return False
     if start < end:
         return start <= local < end
     return local >= start or local < end
-
-
-def lesotho_time(moment: datetime) -> datetime:
-    return moment.astimezone(LESOTHO)

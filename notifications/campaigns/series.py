@@ -11,15 +11,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import as_utc, utcnow
+from models.actors import Actor, PermissionDeniedError
 from models.campaigns import Audience, CampaignKind, CovidSeries
+from models.clock import as_utc, utcnow
 from models.db import Database
 from models.people import Language
+from models.staff import Role
 from notifications.campaigns.lifecycle import create_campaign, send_campaign
 from notifications.sms.texts import sms_catalogue
 
 LIBRARY_PREFIX = "covid_series."
 SERIES_ACTOR = "covid-series"
+AUDIT_OBJECT = "covid_series"
+# The least role that may start or stop the series, as for any campaign.
+SERIES_ROLE = Role.OFFICER
 
 
 def library() -> list[str]:
@@ -27,26 +32,44 @@ def library() -> list[str]:
     return sorted(key for key in sms_catalogue().key_set() if key.startswith(LIBRARY_PREFIX))
 
 
-def start_series(session: Session, *, interval_days: int, first_run_at: datetime, created_by: str) -> CovidSeries:
-    """Start (or re-time) the one series. Its position in the library is kept when it is re-timed."""
+def start_series(session: Session, actor: Actor, *, interval_days: int, first_run_at: datetime) -> CovidSeries:
+    """Start (or re-time) the one series, with its audit entry. Its position in the library is kept when re-timed."""
+    actor.require_role(SERIES_ROLE)
+    if actor.district_list:
+        # Like a campaign for every district, which a district-limited officer may not send either.
+        raise PermissionDeniedError("the series reaches every district; you may send only to your districts")
     if interval_days < 1:
         raise ValueError("the series needs an interval of at least one day")
     series = session.execute(select(CovidSeries).order_by(CovidSeries.id).limit(1)).scalar_one_or_none()
     if series is None:
-        series = CovidSeries(next_index=0, created_by=created_by)
+        series = CovidSeries(next_index=0, created_by=actor.name)
         session.add(series)
     series.active = True
     series.interval_days = interval_days
     series.next_run_at = first_run_at
     session.flush()
+    actor.audit(
+        session,
+        f"{AUDIT_OBJECT}.start",
+        AUDIT_OBJECT,
+        series.id,
+        interval_days=interval_days,
+        first_run_at=first_run_at.isoformat(),
+    )
     return series
 
 
-def stop_series(session: Session) -> bool:
+def stop_series(session: Session, actor: Actor) -> bool:
+    """Stop the series, with its audit entry; False (and no entry) when it was not running.
+
+    Stopping only holds messages back, so, as with pausing a campaign, any officer may do it.
+    """
+    actor.require_role(SERIES_ROLE)
     series = session.execute(select(CovidSeries).where(CovidSeries.active.is_(True))).scalar_one_or_none()
     if series is None:
         return False
     series.active = False
+    actor.audit(session, f"{AUDIT_OBJECT}.stop", AUDIT_OBJECT, series.id)
     return True
 
 

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
+from models.clock import utcnow
 from models.messages import FINAL_MESSAGE_STATUSES, DeliveryReport, MessageStatus, OutboundMessage
 from models.phone import mask_phone
 

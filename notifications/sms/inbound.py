@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
+from models.clock import utcnow
 from models.messages import InboundMessage, MessageKind, OutboundMessage
 from models.people import Language, find_contact, get_or_create_contact
 from models.phone import mask_phone

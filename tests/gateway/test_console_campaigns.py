@@ -10,10 +10,10 @@ from rq import Queue
 from sqlalchemy import select
 
 from models.campaigns import Campaign, CampaignStatus
+from models.clock import LESOTHO
 from models.messages import MessagePriority
 from notifications.campaigns.fanout import FANOUT_LEASE_KEY, run_fanout
 from notifications.campaigns.lifecycle import complete_finished_campaigns
-from notifications.campaigns.quiet_hours import LESOTHO
 from notifications.sms.dispatch import Dispatcher
 from notifications.sms.provider import AfricasTalkingProvider
 from notifications.sms.queues import BULK_QUEUE

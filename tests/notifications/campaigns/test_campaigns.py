@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from config import load_settings
+from models.actors import Actor
 from models.campaigns import Audience, Campaign, CampaignStatus, CovidSeries
 from models.grants import find_grant_by_reference, move_grant
-from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
+from models.messages import MESSAGE_GROUPS, MessageKind, MessagePriority, MessageStatus, OutboundMessage
 from models.people import Beneficiary, Contact, get_or_create_contact
+from models.reports import Filters, dashboard, sms_breakdown
 from notifications.campaigns import lifecycle as campaigns_module
 from notifications.campaigns.fanout import run_fanout
 from notifications.campaigns.lifecycle import (
@@ -157,6 +159,42 @@ def test_preview_counts_parts_cost_samples_and_warns_of_non_gsm_text(db):
     assert preview.non_gsm == {"st": ["“", "”"]}
     assert len(preview.samples) == 3 and all("{" not in text for _, _, text in preview.samples)
     assert all("****" in phone for _, phone, _ in preview.samples)
+
+
+def test_campaign_progress_and_the_reports_count_the_same_messages_alike(db):
+    """Progress and the SMS report group statuses in one way (`models.messages.MESSAGE_GROUPS`), so for one
+    campaign's messages they agree: sent = submitted + delivered + failed; a queued or cancelled one is not sent."""
+    assert set(MESSAGE_GROUPS) == set(MessageStatus)  # no status left out of every count
+    campaign_id = new_campaign(db)
+    with db.session() as session:
+        # A different number of messages in each status, so that a status counted in the wrong group shows.
+        for how_many, status in enumerate(MessageStatus, start=1):
+            for _ in range(how_many):
+                contact = get_or_create_contact(session, next_phone())
+                session.add(
+                    OutboundMessage(
+                        phone=contact.phone,
+                        contact_id=contact.id,
+                        kind=MessageKind.CAMPAIGN,
+                        priority=MessagePriority.BULK,
+                        language="en",
+                        body="hello",
+                        status=status,
+                        campaign_id=campaign_id,
+                    )
+                )
+    with db.session() as session:
+        progress = campaign_progress(session, session.get(Campaign, campaign_id))
+        report = dashboard(session).sms
+        breakdown = sms_breakdown(session, Filters())
+    assert progress.waiting + progress.done == progress.recipients == report.total == 55
+    assert (progress.delivered, progress.failed) == (report.delivered, report.failed)
+    assert progress.submitted + progress.delivered + progress.failed == report.sent
+    assert [sum(getattr(cell, name) for cell in breakdown.values()) for name in ("total", "sent", "delivered")] == [
+        report.total,
+        report.sent,
+        report.delivered,
+    ]
 
 
 def test_fan_out_writes_one_rendered_message_per_recipient_in_their_language(db, redis):
@@ -335,7 +373,8 @@ def test_the_covid_series_sends_each_message_once_per_person_including_unregiste
         unregistered = get_or_create_contact(session, next_phone())
         unregistered.language = "st"
         unregistered = unregistered.phone
-        start_series(session, interval_days=7, first_run_at=datetime.now(UTC) - timedelta(minutes=1), created_by="t")
+        first_run = datetime.now(UTC) - timedelta(minutes=1)
+        start_series(session, Actor.operator("t"), interval_days=7, first_run_at=first_run)
     assert run_due_series(db) == 1
     assert run_due_series(db) == 0  # next run is a week away
     with db.session() as session:
