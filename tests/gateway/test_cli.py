@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 from sqlalchemy import select
 
 from models.grants import find_grant_by_reference
@@ -17,12 +19,12 @@ def run(app, *args):
 def test_set_status_moves_the_grant_prints_it_and_owes_the_notice(app, db, redis):
     reference, phone = register(db, language="st")
     assert run(app, "grants", "set-status", reference, "under_review").output.strip() == "under_review"
-    result = run(app, "grants", "set-status", reference, "approved", "--amount", "M1,500.00", "--actor", "officer@x")
+    result = run(app, "grants", "set-status", reference, "approved", "--amount", "M1,500.00")
     assert (result.exit_code, result.output.strip()) == (0, "approved")
     with db.session() as session:
         grant = find_grant_by_reference(session, reference)
         assert (grant.status, str(grant.amount)) == ("approved", "1500.00")
-        assert grant.events[-1].actor == "officer@x"
+        assert grant.events[-1].actor == f"cli:{getpass.getuser()}"
         [notice] = session.execute(select(OutboundMessage)).scalars().all()
     assert notice.phone == phone and "M1,500.00" in notice.body and notice.language == "st"
     assert redis.llen(f"rq:queue:{TRANSACTIONAL_QUEUE}") == 1

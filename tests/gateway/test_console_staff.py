@@ -63,7 +63,7 @@ def test_an_admin_creates_an_officer_limited_to_districts(admin, db):
         (
             "admin@example.org",
             str(new_id),
-            {"email": "lineo@example.org", "role": "officer", "districts": ["Berea", "Leribe"]},
+            {"email": "lineo@example.org", "role": "officer", "districts": ["Berea", "Leribe"], "via": "console"},
         )
     ]
 
@@ -97,7 +97,12 @@ def test_an_admin_changes_role_and_districts_with_old_and_new_in_the_audit(admin
         (
             "admin@example.org",
             str(target),
-            {"email": "mpho@example.org", "role": ["viewer", "officer"], "districts": [[], ["Maseru"]]},
+            {
+                "email": "mpho@example.org",
+                "role": ["viewer", "officer"],
+                "districts": [[], ["Maseru"]],
+                "via": "console",
+            },
         )
     ]
     assert admin.post(f"/staff/{target}", role="officer", district="Maseru").status_code == 302
