@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from models.actors import Actor, Via
+from models.actors import Actor, PermissionDeniedError, Via
 from models.audit import AuditLog
-from models.grants import GrantError, GrantStatus, find_grant_by_reference
+from models.grants import MAX_PAYMENT_REFERENCE_LENGTH, GrantError, GrantStatus, find_grant_by_reference
 from models.messages import MessageKind, OutboundMessage
 from models.staff import StaffUser
 from notifications.casework.grants import change_grant_status, move_grant_for
@@ -188,3 +188,30 @@ def test_an_officer_cannot_import_for_another_district(db):
     assert report.errors[0].error == f"unknown reference {elsewhere}"
     with db.session() as session, pytest.raises(GrantError, match="no beneficiary"):
         move_grant_for(session, staff(session, "berea@example.org"), elsewhere, "paid")
+
+
+def test_a_payment_file_row_is_refused_for_what_a_single_move_is_refused_for(db, admin):
+    reference = grant_at(db, GrantStatus.PAYMENT_SCHEDULED)
+    too_long = "P" * (MAX_PAYMENT_REFERENCE_LENGTH + 1)
+    with db.session() as session, pytest.raises(GrantError) as single:
+        move_grant_for(session, staff(session, admin), reference, "paid", payment_reference=too_long)
+    with db.session() as session:
+        report = check_payment_results(session, staff(session, admin), HEADER + f"{reference},paid,,,{too_long}\n")
+    assert report.errors[0].error == str(single.value)
+    assert "the payment reference is 65 characters" in str(single.value)
+    with db.session() as session:
+        grant = find_grant_by_reference(session, reference)
+        assert (grant.status, grant.payment_reference) == ("payment_scheduled", None)
+        assert session.execute(select(AuditLog)).first() is None
+
+
+def test_viewers_neither_move_grants_nor_import_payments(db):
+    make_staff(db, "viewer@example.org", "viewer")
+    reference = grant_at(db, GrantStatus.PAYMENT_SCHEDULED)
+    with db.session() as session:
+        viewer = staff(session, "viewer@example.org")
+        with pytest.raises(PermissionDeniedError, match="needs the officer role"):
+            move_grant_for(session, viewer, reference, "paid")
+        with pytest.raises(PermissionDeniedError, match="needs the officer role"):
+            check_payment_results(session, viewer, HEADER + f"{reference},paid,,,\n")
+    assert statuses(db, reference) == ["payment_scheduled"]
