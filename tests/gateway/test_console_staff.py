@@ -123,9 +123,10 @@ def test_the_cli_and_the_console_create_an_account_with_the_same_audit_entry(app
     ],
 )
 def test_the_cli_and_the_console_refuse_an_account_with_the_same_reason(app, admin, db, email, districts, password):
+    """The same admin, at the console and at the terminal (`--as`), is refused with the same words."""
     web = admin.post("/staff", email=email, role="officer", district=districts, password=password)
     reason = html.unescape(CONSOLE_ERROR.search(web.get_data(as_text=True)).group(1))
-    cli = cli_create(app, email, "officer", districts, password)
+    cli = cli_create(app, email, "officer", districts, password, "--as", "admin@example.org")
     assert (web.status_code, cli.exit_code) == (400, 1)
     assert cli.output.strip().endswith(f"Error: {reason}")
     assert audit(db, "staff.create") == []
