@@ -51,6 +51,11 @@ TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
 REASON_REQUIRED = frozenset({S.NOT_ELIGIBLE, S.WITHDRAWN})
 # Changes the returnee hears about by SMS.
 NOTIFIED_STATUSES = frozenset({S.APPROVED, S.NOT_ELIGIBLE, S.PAYMENT_SCHEDULED, S.PAID, S.PAYMENT_FAILED})
+# Longest payment reference: the column's width. A longer one is refused, never cut: it is a payment record, and a
+# shortened reference would match no payment at the channel.
+MAX_PAYMENT_REFERENCE_LENGTH = 64
+# Longest reason for a move: it is read out in an SMS and on the timeline, so a longer one is refused, not cut.
+MAX_REASON_LENGTH = 500
 
 
 class GrantError(ValueError):
@@ -69,7 +74,7 @@ class Grant(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default=S.REGISTERED, index=True)
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # maloti (LSL)
     payment_channel: Mapped[str | None] = mapped_column(String(10))
-    payment_reference: Mapped[str | None] = mapped_column(String(64))
+    payment_reference: Mapped[str | None] = mapped_column(String(MAX_PAYMENT_REFERENCE_LENGTH))
 
     beneficiary: Mapped[Beneficiary] = relationship(back_populates="grant")
     events: Mapped[list[GrantEvent]] = relationship(back_populates="grant", order_by="GrantEvent.id")
@@ -112,6 +117,34 @@ def parse_amount(text: str) -> Decimal:
     if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
         raise GrantError(f"amount {text!r} must be positive, with at most two decimals")
     return amount
+
+
+def parse_channel(text: PaymentChannel | str | None) -> PaymentChannel | None:
+    """A payment channel as staff and payment files write it (`M-Pesa`, `mpesa`, `EcoCash`); None for none given."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return PaymentChannel(str(text).strip().lower().replace("-", ""))
+    except ValueError:
+        raise GrantError(f"unknown payment channel {str(text).strip()!r}; known: {', '.join(PaymentChannel)}") from None
+
+
+def clean_payment_reference(text: str | None) -> str | None:
+    """The payment reference as stored (ends trimmed; None for none), or `GrantError` for one too long to keep."""
+    cleaned = (text or "").strip()
+    if len(cleaned) > MAX_PAYMENT_REFERENCE_LENGTH:
+        raise GrantError(
+            f"the payment reference is {len(cleaned)} characters; the longest kept is {MAX_PAYMENT_REFERENCE_LENGTH}"
+        )
+    return cleaned or None
+
+
+def clean_reason(text: str | None) -> str | None:
+    """The reason as stored (ends trimmed; None for none), or `GrantError` for one longer than the limit."""
+    cleaned = (text or "").strip()
+    if len(cleaned) > MAX_REASON_LENGTH:
+        raise GrantError(f"the reason is {len(cleaned)} characters; keep it to {MAX_REASON_LENGTH}")
+    return cleaned or None
 
 
 _grants = Grant.__table__
@@ -178,6 +211,8 @@ def move_grant(
     """Move `grant` to `to_status`, or raise `GrantError` saying why not. Does not commit.
 
     An approval needs an amount; scheduling a payment needs a channel; not eligible and withdrawn need a reason.
+    Channel, payment reference and reason are checked here (`parse_channel`, `clean_payment_reference`,
+    `clean_reason`), so every way of moving a grant refuses the same input with the same words.
     """
     try:
         target = GrantStatus(to_status)
@@ -187,17 +222,17 @@ def move_grant(
     if target not in TRANSITIONS[current]:
         allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (final status)"
         raise IllegalTransitionError(f"cannot move a grant from {current} to {target}; allowed: {allowed}")
-    if target in REASON_REQUIRED and not (reason and reason.strip()):
+    reason = clean_reason(reason)
+    if target in REASON_REQUIRED and reason is None:
         raise GrantError(f"a reason is required to move a grant to {target}")
+    chosen_channel = parse_channel(channel)
+    payment_reference = clean_payment_reference(payment_reference)
     if amount is not None:
         grant.amount = amount
     if target == S.APPROVED and grant.amount is None:
         raise GrantError("an amount is required to approve a grant")
-    if channel is not None:
-        try:
-            grant.payment_channel = PaymentChannel(channel)
-        except ValueError:
-            raise GrantError(f"unknown payment channel {channel!r}; known: {', '.join(PaymentChannel)}") from None
+    if chosen_channel is not None:
+        grant.payment_channel = chosen_channel
     if target == S.PAYMENT_SCHEDULED and grant.payment_channel is None:
         raise GrantError("a payment channel is required to schedule a payment")
     if payment_reference is not None:

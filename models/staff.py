@@ -337,10 +337,11 @@ def revoke_token(session: Session, token: ApiToken, now: datetime | None = None)
         session.flush()
 
 
-def change_access(session: Session, user: StaffUser, role: str, districts, *, by: StaffUser) -> dict:
+def change_access(session: Session, user: StaffUser, role: str, districts, *, by: StaffUser | None) -> dict:
     """Set `user`'s role and districts; returns what changed (empty if nothing). Refuses what `create_staff` would.
 
-    Everything is checked before anything is changed, so a refusal leaves `user` as it was.
+    `by` is the account making the change (None: a CLI operator, who has no account to lock out). Everything is
+    checked before anything is changed, so a refusal leaves `user` as it was.
     """
     try:
         new_role = Role(role.strip().lower())
@@ -349,7 +350,7 @@ def change_access(session: Session, user: StaffUser, role: str, districts, *, by
     chosen = parse_districts(districts)
     if chosen and new_role == Role.ADMIN:
         raise StaffError("an admin sees every district; leave the districts out")
-    if user.id == by.id and new_role != Role.ADMIN:
+    if by is not None and user.id == by.id and new_role != Role.ADMIN:
         raise StaffError("you cannot take the admin role from your own account; ask another admin")
     changes = {}
     if new_role != user.role:
@@ -362,8 +363,9 @@ def change_access(session: Session, user: StaffUser, role: str, districts, *, by
     return changes
 
 
-def set_active(user: StaffUser, active: bool, *, by: StaffUser) -> None:
-    """Deactivate (no login, no API token works) or reactivate an account; never one's own."""
-    if user.id == by.id and not active:
+def set_active(user: StaffUser, active: bool, *, by: StaffUser | None) -> None:
+    """Deactivate (no login, no API token works) or reactivate an account; never one's own (`by`: None for a CLI
+    operator)."""
+    if by is not None and user.id == by.id and not active:
         raise StaffError("you cannot deactivate your own account")
     user.active = active

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 
+from models.actors import Actor, Via
 from models.people import DISTRICTS, Language, MainNeed, ReturnedFrom, Sex
 from models.registration import RegistrationAnswers, register_beneficiary
-from models.staff import create_staff
+from models.staff import create_staff, find_staff
 
 _numbers = itertools.count(1)
 
@@ -50,3 +51,12 @@ def make_staff(db, email: str, role: str = "officer", password: str = STAFF_PASS
         user = create_staff(session, email, role, password, districts)
         user.active = active
         return user.id
+
+
+def staff_actor(session, email: str, via: Via = Via.CONSOLE, ip: str | None = None) -> Actor:
+    """The actor of the account `email` in `session`, as a console request (or `via`) builds it."""
+    return Actor.for_staff(find_staff(session, email), via, ip=ip)
+
+
+# An operator at the server's terminal: full authority, named `cli:tester` in the audit log.
+OPERATOR = Actor.operator("tester")

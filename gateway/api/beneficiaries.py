@@ -12,9 +12,17 @@ from decimal import Decimal
 from flask import Response, abort, g, request
 
 from gateway.api import bp
-from gateway.auth import client_ip, json_error, token_required
+from gateway.auth import current_actor, json_error, token_required
 from gateway.services import get_services
-from models.grants import GrantError, GrantStatus, IllegalTransitionError, PaymentChannel, parse_amount
+from models.grants import (
+    MAX_PAYMENT_REFERENCE_LENGTH,
+    MAX_REASON_LENGTH,
+    GrantError,
+    GrantStatus,
+    IllegalTransitionError,
+    PaymentChannel,
+    parse_amount,
+)
 from models.messages import MessageStatus
 from models.people import DISTRICTS, Language, Sex
 from models.phone import mask_national_id, mask_phone
@@ -33,11 +41,9 @@ from models.search import (
     search_messages,
 )
 from models.staff import Role, StaffUser
-from notifications.casework.payments import VIA_API, move_grant_as_staff
+from notifications.casework.grants import GrantNotFoundError, move_grant_for
 from notifications.sms.queues import kick
 
-MAX_REASON_LENGTH = 500
-MAX_PAYMENT_REFERENCE_LENGTH = 64
 GRANT_EVENT_FIELDS = frozenset({"status", "reason", "amount", "channel", "payment_reference"})
 
 
@@ -88,6 +94,11 @@ def message_json(staff: StaffUser, message) -> dict:
         "submitted_at": _when(message.submitted_at),
         "final_at": _when(message.final_at),
     }
+
+
+def _text(value: str | int | float | None) -> str | None:
+    """A JSON field as text for the domain, which checks it; None stays None."""
+    return None if value is None else str(value)
 
 
 def _bad_request(exc: Exception) -> Response:
@@ -180,32 +191,21 @@ def post_grant_event(reference: str) -> Response:
     status = body.get("status")
     if not isinstance(status, str) or status not in set(GrantStatus):
         return json_error(400, f"status must be one of: {', '.join(GrantStatus)}")
-    notice = None
     try:
         amount = parse_amount(str(body["amount"])) if body.get("amount") not in (None, "") else None
-        reason = str(body.get("reason") or "")[:MAX_REASON_LENGTH] or None
-        channel = str(body["channel"]).lower() if body.get("channel") else None
-        if channel is not None and channel not in set(PaymentChannel):
-            raise GrantError(f"unknown payment channel {channel!r}; known: {', '.join(PaymentChannel)}")
-        payment_reference = str(body.get("payment_reference") or "").strip() or None
-        if payment_reference and len(payment_reference) > MAX_PAYMENT_REFERENCE_LENGTH:
-            raise GrantError(f"payment_reference is longer than {MAX_PAYMENT_REFERENCE_LENGTH} characters")
         with get_services().db.session() as session:
-            beneficiary = find_visible_beneficiary(session, staff, reference)
-            if beneficiary is None or beneficiary.grant is None:
-                return json_error(404, f"no beneficiary with reference {reference} in your districts")
-            _, notice = move_grant_as_staff(
+            _, notice = move_grant_for(
                 session,
-                staff,
-                beneficiary.grant,
+                current_actor(),
+                reference,
                 status,
-                reason=reason,
+                reason=_text(body.get("reason")),
                 amount=amount,
-                channel=channel,
-                payment_reference=payment_reference,
-                ip=client_ip(),
-                via=VIA_API,
+                channel=_text(body.get("channel")),
+                payment_reference=_text(body.get("payment_reference")),
             )
+    except GrantNotFoundError:
+        return json_error(404, f"no beneficiary with reference {reference} in your districts")
     except IllegalTransitionError as exc:
         return json_error(409, str(exc))
     except GrantError as exc:
@@ -297,10 +297,14 @@ OPENAPI_PATHS = {
                             "required": ["status"],
                             "properties": {
                                 "status": {"type": "string", "enum": [str(s) for s in GrantStatus]},
-                                "reason": {"type": "string", "description": "required for not_eligible, withdrawn"},
+                                "reason": {
+                                    "type": "string",
+                                    "maxLength": MAX_REASON_LENGTH,
+                                    "description": "required for not_eligible, withdrawn",
+                                },
                                 "amount": {"type": "string", "description": "maloti; required to approve"},
                                 "channel": {"type": "string", "enum": [str(c) for c in PaymentChannel]},
-                                "payment_reference": {"type": "string"},
+                                "payment_reference": {"type": "string", "maxLength": MAX_PAYMENT_REFERENCE_LENGTH},
                             },
                             "additionalProperties": False,
                         }

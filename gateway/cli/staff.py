@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from gateway.cli.operator import as_option, cli_actor
 from gateway.services import get_services
-from models.audit import record
+from models.actors import PermissionDeniedError
 from models.base import utcnow
-from models.staff import Role, StaffError, StaffUser, create_staff, find_staff, issue_token
+from models.staff import Role, StaffError, StaffUser, find_staff
+from models.staff_actions import create_staff_account, issue_api_token
 
 staff_group = AppGroup("staff", help="Staff accounts and API tokens.")
-
-
-def _cli_actor() -> str:
-    """Who ran the command, for the audit log."""
-    return f"cli:{getpass.getuser()}"
 
 
 def _read_new_password(from_stdin: bool) -> str:
@@ -34,25 +30,15 @@ def _read_new_password(from_stdin: bool) -> str:
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role], case_sensitive=False))
 @click.option("--districts", default="", help="Comma-separated districts an officer or viewer is limited to.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin instead of a prompt.")
-def staff_create(email: str, role: str, districts: str, password_stdin: bool) -> None:
+@as_option
+def staff_create(email: str, role: str, districts: str, password_stdin: bool, as_email: str | None) -> None:
     """Create a staff account and print its id; refuses a taken e-mail, an unknown district and a short password."""
     password = _read_new_password(password_stdin)
-    actor = _cli_actor()
     try:
         with get_services().db.session() as session:
-            user = create_staff(session, email, role, password, districts)
-            record(
-                session,
-                actor,
-                "staff.create",
-                "staff_user",
-                user.id,
-                email=user.email,
-                role=user.role,
-                districts=list(user.district_list),
-            )
+            user = create_staff_account(session, cli_actor(session, as_email), email, role, password, districts)
             user_id = user.id
-    except StaffError as exc:
+    except (StaffError, PermissionDeniedError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(user_id)
 
@@ -60,25 +46,17 @@ def staff_create(email: str, role: str, districts: str, password_stdin: bool) ->
 @staff_group.command("token")
 @click.option("--email", required=True, help="The staff account the token acts as.")
 @click.option("--name", default="api", show_default=True, help="What the token is for, to tell tokens apart.")
-def staff_token(email: str, name: str) -> None:
+@as_option
+def staff_token(email: str, name: str, as_email: str | None) -> None:
     """Issue an API token and print it. It is shown this once: only its hash is stored."""
     try:
         with get_services().db.session() as session:
+            actor = cli_actor(session, as_email)
             user = find_staff(session, email)
             if user is None:
                 raise StaffError(f"no staff account for {email}")
-            token, plaintext = issue_token(session, user, name)
-            record(
-                session,
-                _cli_actor(),
-                "token.issue",
-                "api_token",
-                token.id,
-                staff_user=user.email,
-                name=token.name,
-                prefix=token.prefix,
-            )
-    except StaffError as exc:
+            token, plaintext = issue_api_token(session, actor, user, name)
+    except (StaffError, PermissionDeniedError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"token {token.prefix}… for {user.email}; it is shown only now:", err=True)
     click.echo(plaintext)

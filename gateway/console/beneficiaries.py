@@ -12,11 +12,13 @@ from collections.abc import Iterator
 
 from flask import Response, abort, flash, g, redirect, render_template, request, stream_with_context, url_for
 
-from gateway.auth import client_ip, login_required
+from gateway.auth import client_ip, current_actor, login_required
 from gateway.console import bp
 from gateway.services import get_services
 from models.audit import record
 from models.grants import (
+    MAX_PAYMENT_REFERENCE_LENGTH,
+    MAX_REASON_LENGTH,
     REASON_REQUIRED,
     TRANSITIONS,
     GrantError,
@@ -39,14 +41,13 @@ from models.search import (
     search_beneficiaries,
 )
 from models.staff import Role, StaffUser
+from notifications.casework.grants import GrantNotFoundError, move_grant_for
 from notifications.casework.payments import (
     PAYMENT_COLUMNS,
-    VIA_CONSOLE,
     PaymentImportError,
     PaymentImportRefused,
     apply_payment_results,
     check_payment_results,
-    move_grant_as_staff,
 )
 from notifications.sms.queues import kick
 
@@ -72,9 +73,6 @@ EXPORT_COLUMNS = (
     "registered_at",
 )
 EXPORT_FILENAME = "beneficiaries.csv"
-# Longest reason and payment reference taken from the form; the columns hold text and 64 characters.
-MAX_REASON_LENGTH = 500
-MAX_PAYMENT_REFERENCE_LENGTH = 64
 
 
 def _shown_phone(staff: StaffUser, phone: str | None) -> str:
@@ -194,6 +192,8 @@ def _render_beneficiary(reference: str, error: str | None = None, status_code: i
         channel_moves=CHANNEL_MOVES,
         payment_reference_moves=PAYMENT_REFERENCE_MOVES,
         channels=list(PaymentChannel),
+        max_reason=MAX_REASON_LENGTH,
+        max_payment_reference=MAX_PAYMENT_REFERENCE_LENGTH,
         shown_phone=lambda phone: _shown_phone(staff, phone),
         national_id=found.beneficiary.national_id if can_move else mask_national_id(found.beneficiary.national_id),
         error=error,
@@ -211,28 +211,23 @@ def beneficiary(reference: str):
 @login_required(role=Role.OFFICER)
 def move_grant(reference: str):
     """Move the grant one legal step; on a refusal the page comes back with the reason and nothing changed."""
-    staff: StaffUser = g.staff
     form = request.form
-    notice = None
     try:
         amount = parse_amount(form["amount"]) if form.get("amount", "").strip() else None
         with get_services().db.session() as session:
-            beneficiary = find_visible_beneficiary(session, staff, reference)
-            if beneficiary is None or beneficiary.grant is None:
-                abort(404, description=f"No beneficiary with reference {reference} in your districts.")
-            _, notice = move_grant_as_staff(
+            event, notice = move_grant_for(
                 session,
-                staff,
-                beneficiary.grant,
+                current_actor(),
+                reference,
                 form.get("status", ""),
-                reason=form.get("reason", "")[:MAX_REASON_LENGTH],
+                reason=form.get("reason"),
                 amount=amount,
-                channel=form.get("channel") or None,
-                payment_reference=form.get("payment_reference", "").strip()[:MAX_PAYMENT_REFERENCE_LENGTH] or None,
-                ip=client_ip(),
-                via=VIA_CONSOLE,
+                channel=form.get("channel"),
+                payment_reference=form.get("payment_reference"),
             )
-            new_status = beneficiary.grant.status
+            new_status = event.to_status
+    except GrantNotFoundError:
+        abort(404, description=f"No beneficiary with reference {reference} in your districts.")
     except IllegalTransitionError as exc:
         return _render_beneficiary(reference, error=str(exc), status_code=409)
     except GrantError as exc:
@@ -262,7 +257,7 @@ def payments_check():
     content = upload.read()
     try:
         with get_services().db.session() as session:
-            report = check_payment_results(session, g.staff, content)
+            report = check_payment_results(session, current_actor(), content)
     except PaymentImportError as exc:
         return _import_page(error=str(exc), status_code=400)
     return _import_page(report=report, content=content.decode("utf-8-sig"), filename=upload.filename)
@@ -276,7 +271,7 @@ def payments_apply():
     filename = request.form.get("filename", "")[:200]
     try:
         with get_services().db.session() as session:
-            report = apply_payment_results(session, g.staff, content, filename=filename, ip=client_ip())
+            report = apply_payment_results(session, current_actor(), content, filename=filename)
     except PaymentImportError as exc:
         return _import_page(error=str(exc), status_code=400)
     except PaymentImportRefused as refused:

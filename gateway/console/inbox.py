@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import abort, g, redirect, render_template, request, url_for
 
-from gateway.auth import client_ip, login_required
+from gateway.auth import current_actor, login_required
 from gateway.console import bp
 from gateway.console.campaigns import LANGUAGE_NAMES, local_time
 from gateway.services import get_services
@@ -49,7 +49,7 @@ DONE_MESSAGES = {
 
 def _districts() -> tuple[str, ...]:
     """The districts whose items this staff member sees; empty means all."""
-    return () if g.staff.role == Role.ADMIN else g.staff.district_list
+    return current_actor().district_list
 
 
 @bp.get("/inbox")
@@ -142,15 +142,7 @@ def inbox_assign(kind: str, item_id: int):
         kind,
         item_id,
         "assign",
-        lambda session: assign(
-            session,
-            kind,
-            item_id,
-            int(assignee) if assignee else None,
-            actor=g.staff.email,
-            districts=_districts(),
-            ip=client_ip(),
-        ),
+        lambda session: assign(session, current_actor(), kind, item_id, int(assignee) if assignee else None),
     )
     return response
 
@@ -165,15 +157,7 @@ def inbox_reply(kind: str, item_id: int):
         item_id,
         "reply",
         lambda session: reply(
-            session,
-            kind,
-            item_id,
-            text,
-            actor=g.staff.email,
-            actor_id=g.staff.id,
-            handled=request.form.get("handled") == "1",
-            districts=_districts(),
-            ip=client_ip(),
+            session, current_actor(), kind, item_id, text, handled=request.form.get("handled") == "1"
         ),
         draft=text,
     )
@@ -190,8 +174,6 @@ def inbox_handle(kind: str, item_id: int):
         kind,
         item_id,
         "handle",
-        lambda session: mark_handled(
-            session, kind, item_id, actor=g.staff.email, districts=_districts(), ip=client_ip()
-        ),
+        lambda session: mark_handled(session, current_actor(), kind, item_id),
     )
     return response

@@ -1,8 +1,8 @@
 """Staff accounts for admins: list, create, change role and districts, deactivate and reactivate, API tokens.
 
-Every change is written to the audit log in the same transaction, with the admin's e-mail as the actor. The rules
-for an account (valid e-mail, role, districts, password, and that an admin cannot lock themselves out by demoting
-or deactivating their own account) are `models.staff`'s.
+Every action is one function of `models.staff_actions` (the same ones the CLI calls), which applies the rules of
+`models.staff` (valid e-mail, role, districts, password, and that an admin cannot lock themselves out by demoting or
+deactivating their own account) and writes the audit entry in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,22 +11,17 @@ from flask import abort, flash, get_flashed_messages, redirect, render_template,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.auth import client_ip, current_staff, login_required
+from gateway.auth import current_actor, login_required
 from gateway.console import bp
 from gateway.services import get_services
-from models.audit import record
 from models.people import DISTRICTS
-from models.staff import (
-    MIN_PASSWORD_LENGTH,
-    ApiToken,
-    Role,
-    StaffError,
-    StaffUser,
-    change_access,
-    create_staff,
-    issue_token,
-    revoke_token,
-    set_active,
+from models.staff import MIN_PASSWORD_LENGTH, ApiToken, Role, StaffError, StaffUser
+from models.staff_actions import (
+    change_staff_access,
+    create_staff_account,
+    issue_api_token,
+    revoke_api_token,
+    set_staff_active,
 )
 
 
@@ -78,23 +73,16 @@ def staff_list():
 @login_required(role=Role.ADMIN)
 def staff_create():
     """Create an account with an initial password the admin passes on; audited as `staff.create`."""
-    admin = current_staff()
     form = request.form
     try:
         with get_services().db.session() as session:
-            user = create_staff(
-                session, form.get("email", ""), form.get("role", ""), form.get("password", ""), form.getlist("district")
-            )
-            record(
+            user = create_staff_account(
                 session,
-                admin.email,
-                "staff.create",
-                "staff_user",
-                user.id,
-                ip=client_ip(),
-                email=user.email,
-                role=user.role,
-                districts=list(user.district_list),
+                current_actor(),
+                form.get("email", ""),
+                form.get("role", ""),
+                form.get("password", ""),
+                form.getlist("district"),
             )
             email = user.email
     except StaffError as exc:
@@ -116,19 +104,14 @@ def staff_detail(user_id: int):
 @login_required(role=Role.ADMIN)
 def staff_update(user_id: int):
     """Change role and districts; audited as `staff.update` with the old and new values."""
-    admin = current_staff()
     with get_services().db.session() as session:
         user = _user_or_404(session, user_id)
         try:
-            changes = change_access(
-                session, user, request.form.get("role", ""), request.form.getlist("district"), by=admin
+            changes = change_staff_access(
+                session, current_actor(), user, request.form.get("role", ""), request.form.getlist("district")
             )
         except StaffError as exc:
             return _render_detail(session, user, 400, str(exc))
-        if changes:
-            record(
-                session, admin.email, "staff.update", "staff_user", user.id, ip=client_ip(), email=user.email, **changes
-            )
         email = user.email
     flash(f"Saved {email}." if changes else "Nothing changed.")
     return redirect(url_for("console.staff_detail", user_id=user_id))
@@ -138,16 +121,13 @@ def staff_update(user_id: int):
 @login_required(role=Role.ADMIN)
 def staff_set_active(user_id: int):
     """Deactivate (`active=0`) or reactivate (`active=1`); audited as `staff.deactivate` / `staff.reactivate`."""
-    admin = current_staff()
     active = request.form.get("active") == "1"
     with get_services().db.session() as session:
         user = _user_or_404(session, user_id)
         try:
-            set_active(user, active, by=admin)
+            set_staff_active(session, current_actor(), user, active)
         except StaffError as exc:
             return _render_detail(session, user, 400, str(exc))
-        action = "staff.reactivate" if active else "staff.deactivate"
-        record(session, admin.email, action, "staff_user", user.id, ip=client_ip(), email=user.email)
         email = user.email
     flash(f"{email} is {'active again' if active else 'deactivated: they can no longer log in or use API tokens'}.")
     return redirect(url_for("console.staff_detail", user_id=user_id))
@@ -157,24 +137,12 @@ def staff_set_active(user_id: int):
 @login_required(role=Role.ADMIN)
 def staff_token_issue(user_id: int):
     """Issue an API token and show it on this one page; only its hash is kept. Audited as `token.issue`."""
-    admin = current_staff()
     with get_services().db.session() as session:
         user = _user_or_404(session, user_id)
         try:
-            token, plaintext = issue_token(session, user, request.form.get("name", ""))
+            token, plaintext = issue_api_token(session, current_actor(), user, request.form.get("name", ""))
         except StaffError as exc:
             return _render_detail(session, user, 400, str(exc))
-        record(
-            session,
-            admin.email,
-            "token.issue",
-            "api_token",
-            token.id,
-            ip=client_ip(),
-            staff_user=user.email,
-            name=token.name,
-            prefix=token.prefix,
-        )
         page = _render_detail(session, user, new_token=plaintext, new_token_name=token.name)
     response = page[0]
     return response, 201, {"Cache-Control": "no-store"}  # the token must not stay in any cache
@@ -184,25 +152,11 @@ def staff_token_issue(user_id: int):
 @login_required(role=Role.ADMIN)
 def staff_token_revoke(user_id: int, token_id: int):
     """Revoke a token at once; the row stays for the audit trail. Audited as `token.revoke`."""
-    admin = current_staff()
     with get_services().db.session() as session:
         token = session.get(ApiToken, token_id)
         if token is None or token.staff_user_id != user_id:
             abort(404)
-        already = token.revoked_at is not None
-        revoke_token(session, token)
-        if not already:
-            record(
-                session,
-                admin.email,
-                "token.revoke",
-                "api_token",
-                token.id,
-                ip=client_ip(),
-                staff_user=token.staff_user.email,
-                name=token.name,
-                prefix=token.prefix,
-            )
+        revoked = revoke_api_token(session, current_actor(), token)
         name = token.name
-    flash(f"Token {name!r} is revoked." if not already else f"Token {name!r} was already revoked.")
+    flash(f"Token {name!r} is revoked." if revoked else f"Token {name!r} was already revoked.")
     return redirect(url_for("console.staff_detail", user_id=user_id))

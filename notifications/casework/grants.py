@@ -1,4 +1,10 @@
-"""Grant changes that the returnee hears about: the move and its SMS notice commit together, exactly once."""
+"""Grant changes that the returnee hears about: the move and its SMS notice commit together, exactly once.
+
+`move_grant_for` is the one staff grant move, whichever way it came (console, API, CLI, a payment results file): it
+checks the actor may move this grant, moves it (`models.grants.move_grant` holds every rule on the input), owes the
+SMS notice and writes the `grant.move` audit entry, all in the caller's transaction. The caller commits, then kicks
+the queue for the notice it got back (`notifications.sms.queues.kick`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,20 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from models.grants import NOTIFIED_STATUSES, Grant, GrantEvent, GrantStatus, format_maloti, move_grant
+from models.actors import Actor
+from models.grants import (
+    NOTIFIED_STATUSES,
+    Grant,
+    GrantError,
+    GrantEvent,
+    GrantStatus,
+    find_grant_by_reference,
+    format_maloti,
+    move_grant,
+)
 from models.messages import MessageKind, OutboundMessage
 from models.people import Beneficiary
+from models.staff import Role
 from notifications.sms.outbox import owe_message
 from notifications.sms.texts import sms_catalogue
 
@@ -52,6 +69,66 @@ def change_grant_status(
         reference=beneficiary.reference,
         amount=format_maloti(grant.amount),
         channel=channel_name,
-        reason=reason or "",
+        reason=event.reason or "",
     )
     return event, message
+
+
+class GrantNotFoundError(GrantError):
+    """No grant for this reference that the actor may see (the two are not told apart)."""
+
+
+def move_grant_for(
+    session: Session,
+    actor: Actor,
+    grant_or_reference: Grant | str,
+    to_status: GrantStatus | str,
+    *,
+    reason: str | None = None,
+    amount: Decimal | None = None,
+    channel: str | None = None,
+    payment_reference: str | None = None,
+    payment_file: str | None = None,
+) -> tuple[GrantEvent, OutboundMessage | None]:
+    """Move a grant for `actor`, owe the SMS notice and write the `grant.move` audit entry. Does not commit.
+
+    Needs the officer role; a grant outside the actor's districts is `GrantNotFoundError`, as an unknown reference
+    is. Any other refusal is `GrantError` with the reason, and then nothing is written. `payment_file` names the
+    payment results file (its `payments.import` entry's id) that the move came from.
+    """
+    actor.require_role(Role.OFFICER)
+    if isinstance(grant_or_reference, Grant):
+        grant = grant_or_reference
+    else:
+        grant = find_grant_by_reference(session, grant_or_reference.strip())
+    if grant is None or not actor.can_see_district(grant.beneficiary.district):
+        reference = grant_or_reference if grant is None else grant.beneficiary.reference
+        raise GrantNotFoundError(f"no beneficiary with reference {reference}")
+    from_status = grant.status
+    event, notice = change_grant_status(
+        session,
+        grant,
+        to_status,
+        actor=actor.name,
+        reason=reason,
+        amount=amount,
+        channel=channel,
+        payment_reference=payment_reference,
+    )
+    details = {"payment_file": payment_file} if payment_file else {}
+    actor.audit(
+        session,
+        "grant.move",
+        "grant",
+        grant.id,
+        reference=grant.beneficiary.reference,
+        from_status=from_status,
+        to_status=event.to_status,
+        reason=event.reason,
+        amount=str(grant.amount) if grant.amount is not None else None,
+        channel=grant.payment_channel,
+        payment_reference=grant.payment_reference,
+        notice_id=notice.id if notice is not None else None,
+        **details,
+    )
+    return event, notice

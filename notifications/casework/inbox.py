@@ -1,9 +1,9 @@
 """The staff inbox: what returnees asked of the programme and no rule could answer, until a person has.
 
 Three kinds of item wait here: incoming SMS that were not keywords, call-back requests and problem reports from the
-USSD menu. Staff assign an item to a colleague, answer by SMS, and mark it handled; each step is written to the
-audit log in the same transaction. An SMS reply is an outbox row like any other (`owe_text`), so the caller kicks
-the transactional queue after the commit.
+USSD menu. Staff assign an item to a colleague, answer by SMS, and mark it handled; each step takes the acting
+`models.actors.Actor` (officers only) and writes its audit entry through it, in the same transaction. An SMS reply
+is an outbox row like any other (`owe_text`), so the caller kicks the transactional queue after the commit.
 
 Staff limited to districts see the items of beneficiaries in those districts, and every item from a number that is
 not registered (it has no district yet).
@@ -19,7 +19,7 @@ from enum import StrEnum
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from models.audit import record
+from models.actors import Actor
 from models.base import utcnow
 from models.messages import InboundMessage, MessageKind, OutboundMessage
 from models.people import Beneficiary, Contact, find_contact, get_or_create_contact
@@ -213,17 +213,10 @@ def assignable_staff(session: Session) -> list[tuple[int, str]]:
     return [(staff_id, email) for staff_id, email, role in rows if Role(role).rank >= Role.OFFICER.rank]
 
 
-def assign(
-    session: Session,
-    kind: InboxKind | str,
-    item_id: int,
-    assignee_id: int | None,
-    *,
-    actor: str,
-    districts: Sequence[str] = (),
-    ip: str | None = None,
-) -> InboxItem:
-    """Give the item to an officer or admin (None: to no one). Does not commit."""
+def assign(session: Session, actor: Actor, kind: InboxKind | str, item_id: int, assignee_id: int | None) -> InboxItem:
+    """For `actor` (an officer), give the item to an officer or admin (None: to no one). Does not commit."""
+    actor.require_role(Role.OFFICER)
+    districts = actor.district_list
     kind, (row, *_rest) = _load(session, kind, item_id, districts)
     assignee = None
     if assignee_id is not None:
@@ -232,36 +225,23 @@ def assign(
             raise InboxError("items can be assigned only to active officers and admins")
     row.assigned_to_id = assignee_id
     session.flush()
-    record(
-        session,
-        actor,
-        "inbox.assign",
-        AUDIT_OBJECTS[kind],
-        item_id,
-        ip=ip,
-        assigned_to=assignee.email if assignee else None,
-    )
+    actor.audit(session, "inbox.assign", AUDIT_OBJECTS[kind], item_id, assigned_to=assignee.email if assignee else None)
     return get_item(session, kind, item_id, districts)
 
 
 def mark_handled(
-    session: Session,
-    kind: InboxKind | str,
-    item_id: int,
-    *,
-    actor: str,
-    districts: Sequence[str] = (),
-    ip: str | None = None,
-    now: datetime | None = None,
+    session: Session, actor: Actor, kind: InboxKind | str, item_id: int, *, now: datetime | None = None
 ) -> InboxItem:
-    """Close the item, saying who closed it; refuses one already handled (someone else got there first)."""
+    """Close the item for `actor` (an officer), saying who; refuses one already handled (someone else was first)."""
+    actor.require_role(Role.OFFICER)
+    districts = actor.district_list
     kind, (row, *_rest) = _load(session, kind, item_id, districts)
     if row.handled_at is not None:
         raise AlreadyHandledError(f"this item was already handled by {row.handled_by or 'a keyword rule'}")
     row.handled_at = now or utcnow()
-    row.handled_by = actor
+    row.handled_by = actor.name
     session.flush()
-    record(session, actor, "inbox.handle", AUDIT_OBJECTS[kind], item_id, ip=ip)
+    actor.audit(session, "inbox.handle", AUDIT_OBJECTS[kind], item_id)
     return get_item(session, kind, item_id, districts)
 
 
@@ -287,39 +267,24 @@ def _contact_for(session: Session, kind: InboxKind, row, contact: Contact | None
 
 
 def reply(
-    session: Session,
-    kind: InboxKind | str,
-    item_id: int,
-    text: str,
-    *,
-    actor: str,
-    actor_id: int | None = None,
-    handled: bool = False,
-    districts: Sequence[str] = (),
-    ip: str | None = None,
+    session: Session, actor: Actor, kind: InboxKind | str, item_id: int, text: str, *, handled: bool = False
 ) -> OutboundMessage:
-    """Owe the sender an SMS from staff, and optionally close the item. Does not commit; kick after the commit.
+    """Owe the sender an SMS from `actor` (an officer), and optionally close the item. Does not commit; kick after
+    the commit.
 
-    An unassigned item becomes the replier's, so colleagues see who is on it.
+    An unassigned item becomes the replier's (when the replier is a staff account), so colleagues see who is on it.
     """
+    actor.require_role(Role.OFFICER)
+    districts = actor.district_list
     body = check_reply(text)
     kind, (row, contact, *_rest) = _load(session, kind, item_id, districts)
     recipient = _contact_for(session, kind, row, contact)
     message = owe_text(session, recipient, MessageKind.STAFF, body)
-    if row.assigned_to_id is None and actor_id is not None:
-        row.assigned_to_id = actor_id
-    record(
-        session,
-        actor,
-        "inbox.reply",
-        AUDIT_OBJECTS[kind],
-        item_id,
-        ip=ip,
-        message_id=message.id,
-        parts=message.parts,
-    )
+    if row.assigned_to_id is None and actor.staff is not None:
+        row.assigned_to_id = actor.staff.id
+    actor.audit(session, "inbox.reply", AUDIT_OBJECTS[kind], item_id, message_id=message.id, parts=message.parts)
     if handled and row.handled_at is None:
-        mark_handled(session, kind, item_id, actor=actor, districts=districts, ip=ip)
+        mark_handled(session, actor, kind, item_id)
     return message
 
 

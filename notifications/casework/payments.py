@@ -1,8 +1,5 @@
-"""Grant moves made by staff: one at a time from the console or the API, or many from a payment results file.
-
-Both go through `move_grant_as_staff`, which moves the grant, owes the returnee their SMS notice
-(`notifications.casework.grants.change_grant_status`) and writes the audit entry, all in the caller's
-transaction. The caller commits, then kicks the queue for the notices it got back (`notifications.sms.queues.kick`).
+"""Payment results files: many grant moves at once, each through the one staff grant move
+(`notifications.casework.grants.move_grant_for`), so a row is refused for exactly what a single move is refused for.
 
 A payment results file (CSV: reference, status, amount, channel, payment reference) is first checked (a dry run:
 every row is really moved inside a savepoint that is then rolled back, so the check and the apply cannot disagree)
@@ -22,12 +19,20 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.audit import record
-from models.grants import Grant, GrantError, GrantEvent, GrantStatus, PaymentChannel, format_maloti, parse_amount
+from models.actors import Actor
+from models.grants import (
+    Grant,
+    GrantError,
+    GrantStatus,
+    clean_payment_reference,
+    format_maloti,
+    parse_amount,
+    parse_channel,
+)
 from models.messages import OutboundMessage
 from models.people import Beneficiary
-from models.staff import StaffUser
-from notifications.casework.grants import change_grant_status
+from models.staff import Role
+from notifications.casework.grants import move_grant_for
 
 # The columns of a payment results file, in the order the template shows them. Headers are matched without regard
 # to case, and spaces or dashes count as underscores ("Payment Reference" is `payment_reference`).
@@ -39,11 +44,8 @@ MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 20_000
 # References looked up per query.
 LOOKUP_CHUNK = 500
-MAX_PAYMENT_REFERENCE_LENGTH = 64  # models.grants.Grant.payment_reference
-# Who the audit log names for a move, besides the staff member.
-VIA_CONSOLE = "console"
-VIA_API = "api"
-VIA_IMPORT = "payments.import"
+# How much of the file's SHA-256 names it in the audit log (the `payments.import` entry's id).
+FILE_ID_LENGTH = 16
 
 
 class PaymentImportError(ValueError):
@@ -56,59 +58,6 @@ class PaymentImportRefused(Exception):
     def __init__(self, report: ImportReport):
         super().__init__(f"{len(report.errors)} bad row(s); nothing was applied")
         self.report = report
-
-
-def move_grant_as_staff(
-    session: Session,
-    staff: StaffUser,
-    grant: Grant,
-    to_status: GrantStatus | str,
-    *,
-    reason: str | None = None,
-    amount: Decimal | None = None,
-    channel: str | None = None,
-    payment_reference: str | None = None,
-    ip: str | None = None,
-    via: str = VIA_CONSOLE,
-) -> tuple[GrantEvent, OutboundMessage | None]:
-    """Move `grant` for `staff`, owe the SMS notice and write the `grant.move` audit entry; raises GrantError.
-
-    Does not commit. Staff may only move grants of beneficiaries in their districts; the caller found the grant
-    through `models.search`, which already hides the others, and this refuses them again in case it did not.
-    """
-    beneficiary: Beneficiary = grant.beneficiary
-    if not staff.can_see_district(beneficiary.district):
-        raise GrantError(f"no beneficiary with reference {beneficiary.reference}")
-    from_status = grant.status
-    reason = (reason or "").strip() or None
-    event, notice = change_grant_status(
-        session,
-        grant,
-        to_status,
-        actor=staff.email,
-        reason=reason,
-        amount=amount,
-        channel=channel,
-        payment_reference=payment_reference,
-    )
-    record(
-        session,
-        staff.email,
-        "grant.move",
-        "grant",
-        grant.id,
-        ip=ip,
-        via=via,
-        reference=beneficiary.reference,
-        from_status=from_status,
-        to_status=event.to_status,
-        reason=reason,
-        amount=str(grant.amount) if grant.amount is not None else None,
-        channel=grant.payment_channel,
-        payment_reference=grant.payment_reference,
-        notice_id=notice.id if notice is not None else None,
-    )
-    return event, notice
 
 
 # --- payment results files -----------------------------------------------------------------------------------------
@@ -234,22 +183,16 @@ def _read_row(number: int, values: dict[str, str]) -> ImportRow:
         except GrantError as exc:
             row.error = f"bad amount: {exc}"
             return row
-    if values["channel"]:
-        channel = values["channel"].lower().replace("-", "")
-        if channel not in set(PaymentChannel):
-            row.error = f"bad channel {values['channel']!r}; use {', '.join(PaymentChannel)}"
-            return row
-        row.channel = channel
-    if values["payment_reference"]:
-        if len(values["payment_reference"]) > MAX_PAYMENT_REFERENCE_LENGTH:
-            row.error = f"payment reference longer than {MAX_PAYMENT_REFERENCE_LENGTH} characters"
-            return row
-        row.payment_reference = values["payment_reference"]
+    try:
+        row.channel = parse_channel(values["channel"])
+        row.payment_reference = clean_payment_reference(values["payment_reference"])
+    except GrantError as exc:
+        row.error = str(exc)
     return row
 
 
-def _grants_by_reference(session: Session, staff: StaffUser, references: list[str]) -> dict[str, Grant]:
-    """The grants of these references that `staff` may see: others count as unknown, as they do everywhere."""
+def _grants_by_reference(session: Session, actor: Actor, references: list[str]) -> dict[str, Grant]:
+    """The grants of these references that `actor` may see: others count as unknown, as they do everywhere."""
     found: dict[str, Grant] = {}
     for start in range(0, len(references), LOOKUP_CHUNK):
         chunk = references[start : start + LOOKUP_CHUNK]
@@ -259,12 +202,12 @@ def _grants_by_reference(session: Session, staff: StaffUser, references: list[st
             .where(Beneficiary.reference.in_(chunk))
         )
         for reference, grant in session.execute(statement):
-            if staff.can_see_district(grant.beneficiary.district):
+            if actor.can_see_district(grant.beneficiary.district):
                 found[reference] = grant
     return found
 
 
-def _run(session: Session, staff: StaffUser, content: bytes | str, ip: str | None) -> ImportReport:
+def _run(session: Session, actor: Actor, content: bytes | str) -> ImportReport:
     """Move every good row and note why the others cannot move.
 
     A refused move writes nothing of its own, and no two good rows touch the same grant (duplicates are bad rows),
@@ -275,7 +218,8 @@ def _run(session: Session, staff: StaffUser, content: bytes | str, ip: str | Non
     """
     raw = content.encode("utf-8") if isinstance(content, str) else content
     report = ImportReport(rows=read_payment_file(content), digest=hashlib.sha256(raw).hexdigest())
-    grants = _grants_by_reference(session, staff, sorted({row.reference for row in report.rows if not row.error}))
+    actor.require_role(Role.OFFICER)
+    grants = _grants_by_reference(session, actor, sorted({row.reference for row in report.rows if not row.error}))
     for row in report.rows:
         if row.error:
             continue
@@ -288,16 +232,15 @@ def _run(session: Session, staff: StaffUser, content: bytes | str, ip: str | Non
             row.error = f"amount {format_maloti(row.amount)} differs from the approved {format_maloti(grant.amount)}"
             continue
         try:
-            _, notice = move_grant_as_staff(
+            _, notice = move_grant_for(
                 session,
-                staff,
+                actor,
                 grant,
                 row.status,
                 amount=row.amount,
                 channel=row.channel,
                 payment_reference=row.payment_reference,
-                ip=ip,
-                via=VIA_IMPORT,
+                payment_file=report.digest[:FILE_ID_LENGTH],
             )
         except GrantError as exc:
             row.error = str(exc)
@@ -307,7 +250,7 @@ def _run(session: Session, staff: StaffUser, content: bytes | str, ip: str | Non
     return report
 
 
-def check_payment_results(session: Session, staff: StaffUser, content: bytes | str) -> ImportReport:
+def check_payment_results(session: Session, actor: Actor, content: bytes | str) -> ImportReport:
     """The dry run: what the file would change and every bad row with its reason. Changes nothing.
 
     The rows are really moved, inside a savepoint that is rolled back, so every rule of a real move is checked.
@@ -315,32 +258,28 @@ def check_payment_results(session: Session, staff: StaffUser, content: bytes | s
     """
     savepoint = session.begin_nested()
     try:
-        report = _run(session, staff, content, ip=None)
+        report = _run(session, actor, content)
     finally:
         savepoint.rollback()
     report.notices = []
     return report
 
 
-def apply_payment_results(
-    session: Session, staff: StaffUser, content: bytes | str, *, filename: str = "", ip: str | None = None
-) -> ImportReport:
+def apply_payment_results(session: Session, actor: Actor, content: bytes | str, *, filename: str = "") -> ImportReport:
     """Apply the file, all or nothing, in the caller's transaction, with one `payments.import` audit entry.
 
     Raises PaymentImportRefused (with the report) when any row is bad, and PaymentImportError when the file cannot
     be read; the caller must then roll back, which the `with db.session()` block does by itself. On success the
     caller commits and kicks the queue for `report.notices`.
     """
-    report = _run(session, staff, content, ip)
+    report = _run(session, actor, content)
     if not report.ok:
         raise PaymentImportRefused(report)
-    record(
+    actor.audit(
         session,
-        staff.email,
         "payments.import",
         "payment_file",
-        report.digest[:16],
-        ip=ip,
+        report.digest[:FILE_ID_LENGTH],
         filename=filename,
         sha256=report.digest,
         rows=len(report.rows),

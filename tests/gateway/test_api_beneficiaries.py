@@ -134,6 +134,21 @@ def test_moving_a_grant_through_the_api(client, db, redis):
     assert {entry.details_dict["via"] for entry in moves} == {"api"}
 
 
+def test_an_api_move_is_audited_with_the_token_it_used(client, db):
+    reference, _ = register(db)
+    headers = bearer(db, "officer")
+    prefix = headers["Authorization"].removeprefix("Bearer ")[:8]
+    response = client.post(
+        f"/api/v1/beneficiaries/{reference}/grant/events", json={"status": "under_review"}, headers=headers
+    )
+    assert response.status_code == 201
+    with db.session() as session:
+        (move,) = session.execute(select(AuditLog).where(AuditLog.action == "grant.move")).scalars().all()
+    assert (move.actor, move.details_dict["via"]) == ("officer@example.org", "api")
+    assert move.details_dict["token"] == f"tests ({prefix}…)"
+    assert move.ip is not None
+
+
 def test_outbound_messages_filter_and_page(client, db):
     first, first_phone = register(db, district="Leribe")
     second, second_phone = register(db, district="Berea")

@@ -216,7 +216,12 @@ def test_cli_creates_staff_from_stdin_and_audits_it(app, db):
         assert (user.email, user.role, user.districts) == ("mpho@example.org", "officer", "Leribe,Maseru")
         [entry] = session.execute(select(AuditLog)).scalars()
     assert entry.action == "staff.create" and entry.actor.startswith("cli:") and entry.object_id == str(user.id)
-    assert entry.details_dict == {"email": "mpho@example.org", "role": "officer", "districts": ["Leribe", "Maseru"]}
+    assert entry.details_dict == {
+        "email": "mpho@example.org",
+        "role": "officer",
+        "districts": ["Leribe", "Maseru"],
+        "via": "cli",
+    }
     assert STAFF_PASSWORD not in entry.details
     listing = run(app, "staff", "list").output
     assert "mpho@example.org" in listing and "Leribe,Maseru" in listing and "never" in listing
@@ -258,5 +263,10 @@ def test_cli_token_is_printed_once_works_and_is_audited(app, db):
         [entry] = session.execute(select(AuditLog)).scalars()
     assert token.name == "reports" and plaintext not in (token.token_hash, entry.details)
     assert (entry.action, entry.object_type, entry.object_id) == ("token.issue", "api_token", str(token.id))
-    assert entry.details_dict == {"staff_user": "mpho@example.org", "name": "reports", "prefix": plaintext[:8]}
+    assert entry.details_dict == {
+        "staff_user": "mpho@example.org",
+        "name": "reports",
+        "prefix": plaintext[:8],
+        "via": "cli",
+    }
     assert run(app, "staff", "token", "--email", "nobody@example.org").exit_code == 1

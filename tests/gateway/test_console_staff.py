@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import html
 import re
 
 import pytest
@@ -13,6 +15,7 @@ from tests.factories import STAFF_PASSWORD, make_staff
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 NEW_TOKEN = re.compile(r'<code id="new-token">([^<]+)</code>')
+CONSOLE_ERROR = re.compile(r'<p class="error" role="alert">([^<]*)</p>')
 
 
 class Console:
@@ -63,7 +66,7 @@ def test_an_admin_creates_an_officer_limited_to_districts(admin, db):
         (
             "admin@example.org",
             str(new_id),
-            {"email": "lineo@example.org", "role": "officer", "districts": ["Berea", "Leribe"]},
+            {"email": "lineo@example.org", "role": "officer", "districts": ["Berea", "Leribe"], "via": "console"},
         )
     ]
 
@@ -86,6 +89,71 @@ def test_a_refused_account_says_why_and_writes_nothing(admin, db, form, message)
     assert audit(db, "staff.create") == []
 
 
+def cli_create(app, email, role, districts, password, *options):
+    args = ["staff", "create", "--email", email, "--role", role, "--districts", districts, "--password-stdin"]
+    return app.test_cli_runner().invoke(args=[*args, *options], input=f"{password}\n")
+
+
+def test_the_cli_and_the_console_create_an_account_with_the_same_audit_entry(app, admin, db):
+    assert cli_create(app, "cli@example.org", "officer", "Leribe,Berea", "a long password").exit_code == 0
+    make_staff(db, "second.admin@example.org", "admin")
+    as_admin = cli_create(app, "as@example.org", "viewer", "", "a long password", "--as", "second.admin@example.org")
+    assert as_admin.exit_code == 0
+    web = admin.post(
+        "/staff", email="web@example.org", role="officer", district=["Leribe", "Berea"], password="a long password"
+    )
+    assert web.status_code == 302
+    (cli_actor, _, cli), (as_actor, _, as_details), (web_actor, _, web) = audit(db, "staff.create")
+    assert (cli_actor, as_actor, web_actor) == (
+        f"cli:{getpass.getuser()}",
+        "second.admin@example.org",
+        "admin@example.org",
+    )
+    assert (cli["via"], as_details["via"], web["via"]) == ("cli", "cli", "console")
+    assert set(cli) == set(as_details) == set(web) == {"email", "role", "districts", "via"}
+    assert {key: cli[key] for key in ("role", "districts")} == {key: web[key] for key in ("role", "districts")}
+
+
+@pytest.mark.parametrize(
+    ("email", "districts", "password"),
+    [
+        ("new@example.org", "", "short"),
+        ("new@example.org", "Gauteng", "a long password"),
+        ("admin@example.org", "", "a long password"),
+    ],
+)
+def test_the_cli_and_the_console_refuse_an_account_with_the_same_reason(app, admin, db, email, districts, password):
+    """The same admin, at the console and at the terminal (`--as`), is refused with the same words."""
+    web = admin.post("/staff", email=email, role="officer", district=districts, password=password)
+    reason = html.unescape(CONSOLE_ERROR.search(web.get_data(as_text=True)).group(1))
+    cli = cli_create(app, email, "officer", districts, password, "--as", "admin@example.org")
+    assert (web.status_code, cli.exit_code) == (400, 1)
+    assert cli.output.strip().endswith(f"Error: {reason}")
+    assert audit(db, "staff.create") == []
+
+
+def test_only_an_admin_creates_accounts_from_the_cli(app, db):
+    make_staff(db, "officer@example.org", "officer")
+    result = cli_create(app, "new@example.org", "viewer", "", "a long password", "--as", "officer@example.org")
+    assert result.exit_code == 1 and "needs the admin role" in result.output
+    assert audit(db, "staff.create") == []
+
+
+def test_a_token_issued_from_the_cli_is_audited_like_one_from_the_console(app, admin, db):
+    make_staff(db, "script@example.org", "viewer")
+    result = app.test_cli_runner().invoke(
+        args=["staff", "token", "--email", "script@example.org", "--name", "reports", "--as", "admin@example.org"]
+    )
+    assert result.exit_code == 0
+    page = admin.post(f"/staff/{user_id(db, 'script@example.org')}/tokens", name="reports")
+    assert page.status_code == 201
+    (cli_actor, _, cli), (web_actor, _, web) = audit(db, "token.issue")
+    assert cli_actor == web_actor == "admin@example.org"
+    assert (cli.pop("via"), web.pop("via")) == ("cli", "console")
+    assert cli.pop("prefix") != web.pop("prefix")
+    assert cli == web == {"staff_user": "script@example.org", "name": "reports"}
+
+
 def test_an_admin_changes_role_and_districts_with_old_and_new_in_the_audit(admin, db):
     make_staff(db, "mpho@example.org", "viewer")
     target = user_id(db, "mpho@example.org")
@@ -97,7 +165,12 @@ def test_an_admin_changes_role_and_districts_with_old_and_new_in_the_audit(admin
         (
             "admin@example.org",
             str(target),
-            {"email": "mpho@example.org", "role": ["viewer", "officer"], "districts": [[], ["Maseru"]]},
+            {
+                "email": "mpho@example.org",
+                "role": ["viewer", "officer"],
+                "districts": [[], ["Maseru"]],
+                "via": "console",
+            },
         )
     ]
     assert admin.post(f"/staff/{target}", role="officer", district="Maseru").status_code == 302

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from models.actors import PermissionDeniedError
 from models.audit import AuditLog, record
 from models.staff import (
     LOCKOUT_DURATION,
@@ -27,7 +28,14 @@ from models.staff import (
     user_for_token,
     verify_password,
 )
-from tests.factories import STAFF_PASSWORD, make_staff
+from models.staff_actions import (
+    change_staff_access,
+    create_staff_account,
+    issue_api_token,
+    revoke_api_token,
+    set_staff_active,
+)
+from tests.factories import OPERATOR, STAFF_PASSWORD, make_staff, staff_actor
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -208,3 +216,57 @@ def test_audit_record_keeps_who_what_and_the_details_as_json(db):
         "10.0.0.7",
     )
     assert entry.details_dict == {"to": "approved", "amount": 1500} and entry.at is not None
+
+
+def test_staff_actions_need_an_admin_and_write_nothing_for_anyone_else(db):
+    make_staff(db, "officer@example.org", "officer")
+    target = make_staff(db, "viewer@example.org", "viewer")
+    with db.session() as session:
+        officer = staff_actor(session, "officer@example.org")
+        user = session.get(StaffUser, target)
+        refused = [
+            lambda: create_staff_account(session, officer, "new@example.org", "viewer", STAFF_PASSWORD),
+            lambda: change_staff_access(session, officer, user, "admin", None),
+            lambda: set_staff_active(session, officer, user, False),
+            lambda: issue_api_token(session, officer, user, "script"),
+        ]
+        for action in refused:
+            with pytest.raises(PermissionDeniedError, match="needs the admin role"):
+                action()
+        assert (user.role, user.active, user.tokens) == ("viewer", True, [])
+        assert session.execute(select(AuditLog)).first() is None
+
+
+def test_every_staff_action_is_audited_through_its_actor(db):
+    make_staff(db, "admin@example.org", "admin")
+    with db.session() as session:
+        admin = staff_actor(session, "admin@example.org", ip="10.0.0.7")
+        user = create_staff_account(session, admin, "Lineo@Example.org", "officer", STAFF_PASSWORD, "maseru")
+        change_staff_access(session, admin, user, "officer", "Maseru,Berea")
+        set_staff_active(session, admin, user, False)
+        set_staff_active(session, OPERATOR, user, True)
+        token, _ = issue_api_token(session, OPERATOR, user, "reports")
+        assert revoke_api_token(session, admin, token) and not revoke_api_token(session, admin, token)
+        entries = session.execute(select(AuditLog).order_by(AuditLog.id)).scalars().all()
+    assert [(e.action, e.actor, e.ip, e.details_dict["via"]) for e in entries] == [
+        ("staff.create", "admin@example.org", "10.0.0.7", "console"),
+        ("staff.update", "admin@example.org", "10.0.0.7", "console"),
+        ("staff.deactivate", "admin@example.org", "10.0.0.7", "console"),
+        ("staff.reactivate", "cli:tester", None, "cli"),
+        ("token.issue", "cli:tester", None, "cli"),
+        ("token.revoke", "admin@example.org", "10.0.0.7", "console"),
+    ]
+    assert entries[1].details_dict["districts"] == [["Maseru"], ["Berea", "Maseru"]]
+
+
+def test_an_operator_may_change_any_account_but_an_admin_not_their_own_access(db):
+    only_admin = make_staff(db, "admin@example.org", "admin")
+    with db.session() as session:
+        admin = staff_actor(session, "admin@example.org")
+        user = session.get(StaffUser, only_admin)
+        with pytest.raises(StaffError, match="your own account"):
+            set_staff_active(session, admin, user, False)
+        with pytest.raises(StaffError, match="admin role from your own account"):
+            change_staff_access(session, admin, user, "officer", None)
+        set_staff_active(session, OPERATOR, user, False)
+        assert change_staff_access(session, OPERATOR, user, "officer", None) == {"role": ["admin", "officer"]}

@@ -29,7 +29,7 @@ from notifications.casework.inbox import (
 from notifications.sms.dispatch import Dispatcher
 from notifications.sms.inbound import receive_sms
 from notifications.sms.provider import AfricasTalkingProvider
-from tests.factories import make_staff, next_phone, register
+from tests.factories import OPERATOR, make_staff, next_phone, register, staff_actor
 
 _provider_ids = itertools.count(1)
 
@@ -98,25 +98,28 @@ def test_district_limited_staff_see_their_districts_and_unregistered_numbers(db)
     with db.session() as session:
         seen = {item.id for item in list_inbox(session, kinds=[InboxKind.SMS], districts=["Leribe"])}
         assert seen == {leribe_sms, stranger_sms}
-        with pytest.raises(InboxItemNotFound):
-            mark_handled(session, "sms", leribe_sms + 1, actor="t", districts=["Leribe"])
+    make_staff(db, "leribe@example.org", "officer", districts="Leribe")
+    with db.session() as session, pytest.raises(InboxItemNotFound):
+        mark_handled(session, staff_actor(session, "leribe@example.org"), "sms", leribe_sms + 1)
 
 
 def test_assigning_goes_to_officers_only_and_is_audited(db):
     officer = make_staff(db, "officer@example.org", "officer")
     viewer = make_staff(db, "viewer@example.org", "viewer")
     make_staff(db, "gone@example.org", "officer", active=False)
+    make_staff(db, "admin@example.org", "admin")
     item_id = callback(db, next_phone())
     with db.session() as session:
-        assert [email for _, email in assignable_staff(session)] == ["officer@example.org"]
-        item = assign(session, "callback", item_id, officer, actor="admin@example.org")
+        assert [email for _, email in assignable_staff(session)] == ["admin@example.org", "officer@example.org"]
+        admin = staff_actor(session, "admin@example.org")
+        item = assign(session, admin, "callback", item_id, officer)
         assert item.assigned_to == "officer@example.org"
         with pytest.raises(InboxError, match="only to active officers"):
-            assign(session, "callback", item_id, viewer, actor="admin@example.org")
+            assign(session, admin, "callback", item_id, viewer)
     with db.session() as session:
         mine = list_inbox(session, view="mine", staff_id=officer)
         assert [(item.kind, item.id) for item in mine] == [(InboxKind.CALLBACK, item_id)]
-        assign(session, "callback", item_id, None, actor="admin@example.org")
+        assign(session, staff_actor(session, "admin@example.org"), "callback", item_id, None)
         assert list_inbox(session, view="mine", staff_id=officer) == []
     entries = audit(db, "inbox.assign")
     assert [(e.actor, e.object_type, e.details_dict["assigned_to"]) for e in entries] == [
@@ -126,12 +129,14 @@ def test_assigning_goes_to_officers_only_and_is_audited(db):
 
 
 def test_marking_handled_says_who_and_refuses_a_second_time(db):
+    make_staff(db, "mpho@example.org", "officer")
+    make_staff(db, "thabo@example.org", "officer")
     item_id = feedback(db, next_phone())
     with db.session() as session:
-        item = mark_handled(session, InboxKind.FEEDBACK, item_id, actor="mpho@example.org")
+        item = mark_handled(session, staff_actor(session, "mpho@example.org"), InboxKind.FEEDBACK, item_id)
     assert item.handled_by == "mpho@example.org" and not item.is_open
     with pytest.raises(AlreadyHandledError, match="already handled by mpho@example.org"), db.session() as session:
-        mark_handled(session, InboxKind.FEEDBACK, item_id, actor="thabo@example.org")
+        mark_handled(session, staff_actor(session, "thabo@example.org"), InboxKind.FEEDBACK, item_id)
     with db.session() as session:
         assert list_inbox(session) == []
         assert [item.id for item in list_inbox(session, view="handled")] == [item_id]
@@ -139,19 +144,12 @@ def test_marking_handled_says_who_and_refuses_a_second_time(db):
 
 
 def test_a_reply_is_a_staff_sms_to_the_sender_assigned_to_the_replier_and_audited(db):
-    officer = make_staff(db, "officer@example.org", "officer")
+    make_staff(db, "officer@example.org", "officer")
     _, phone = register(db, language="st")
     item_id = incoming(db, phone, "Ke kopa thuso")
     with db.session() as session:
-        message = reply(
-            session,
-            "sms",
-            item_id,
-            "  Re tla u letsetsa hosane.  ",
-            actor="officer@example.org",
-            actor_id=officer,
-            handled=True,
-        )
+        officer = staff_actor(session, "officer@example.org")
+        message = reply(session, officer, "sms", item_id, "  Re tla u letsetsa hosane.  ", handled=True)
         message_id = message.id
     with db.session() as session:
         sent = session.get(OutboundMessage, message_id)
@@ -174,7 +172,7 @@ def test_a_reply_to_a_number_never_seen_before_creates_its_contact(db):
     item_id = incoming(db, phone, "Is this the programme?")
     with db.session() as session:
         assert session.get(InboundMessage, item_id).contact_id is None
-        message = reply(session, "sms", item_id, "Yes. Dial the USSD code to register.", actor="t")
+        message = reply(session, OPERATOR, "sms", item_id, "Yes. Dial the USSD code to register.")
         assert message.phone == phone and message.contact_id is not None
 
 
@@ -185,13 +183,13 @@ def test_a_reply_to_a_number_never_seen_before_creates_its_contact(db):
 def test_empty_and_overlong_replies_are_refused(db, text, reason):
     item_id = callback(db, next_phone())
     with pytest.raises(InboxError, match=reason), db.session() as session:
-        reply(session, "callback", item_id, text, actor="t")
+        reply(session, OPERATOR, "callback", item_id, text)
 
 
 def test_a_number_outside_the_served_countries_cannot_be_answered(db):
     item_id = incoming(db, "+4420", "hello from abroad", served=False)
     with pytest.raises(InboxError, match="cannot answer"), db.session() as session:
-        reply(session, "sms", item_id, "Hello", actor="t")
+        reply(session, OPERATOR, "sms", item_id, "Hello")
     with db.session() as session:
         assert session.execute(select(OutboundMessage)).first() is None
 
@@ -214,7 +212,7 @@ def test_a_reply_reaches_the_provider_once(db, redis, settings, emulator):
     phone = next_phone()
     item_id = callback(db, phone)
     with db.session() as session:
-        reply(session, "callback", item_id, "We will call you at 10:00.", actor="t")
+        reply(session, OPERATOR, "callback", item_id, "We will call you at 10:00.")
     settings = settings.replace(at_api_base_url=emulator.url, at_api_key="k", quiet_hours=None)
     dispatcher = Dispatcher(
         settings=settings, db=db, redis=redis, provider=AfricasTalkingProvider.from_settings(settings)

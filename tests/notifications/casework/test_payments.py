@@ -7,16 +7,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from models.actors import Actor, PermissionDeniedError, Via
 from models.audit import AuditLog
-from models.grants import GrantError, GrantStatus, find_grant_by_reference
+from models.grants import MAX_PAYMENT_REFERENCE_LENGTH, GrantError, GrantStatus, find_grant_by_reference
 from models.messages import MessageKind, OutboundMessage
 from models.staff import StaffUser
+from notifications.casework.grants import change_grant_status, move_grant_for
 from notifications.casework.payments import (
     PaymentImportError,
     PaymentImportRefused,
     apply_payment_results,
     check_payment_results,
-    move_grant_as_staff,
     read_payment_file,
 )
 from tests.factories import make_staff, register
@@ -24,8 +25,10 @@ from tests.factories import make_staff, register
 HEADER = "reference,status,amount,channel,payment_reference\n"
 
 
-def staff(session, email) -> StaffUser:
-    return session.execute(select(StaffUser).filter_by(email=email)).scalar_one()
+def staff(session, email, ip: str | None = None) -> Actor:
+    """The console actor of the account `email`."""
+    user = session.execute(select(StaffUser).filter_by(email=email)).scalar_one()
+    return Actor.for_staff(user, Via.CONSOLE, ip=ip)
 
 
 def grant_at(db, status: GrantStatus, amount="1500", channel="mpesa", **changes) -> str:
@@ -34,8 +37,6 @@ def grant_at(db, status: GrantStatus, amount="1500", channel="mpesa", **changes)
     path = [GrantStatus.UNDER_REVIEW, GrantStatus.APPROVED, GrantStatus.PAYMENT_SCHEDULED]
     with db.session() as session:
         grant = find_grant_by_reference(session, reference)
-        from notifications.casework.grants import change_grant_status
-
         for step in path[: path.index(status) + 1] if status in path else []:
             scheduling = step == GrantStatus.PAYMENT_SCHEDULED
             change_grant_status(
@@ -89,7 +90,7 @@ def test_the_dry_run_lists_every_change_and_every_bad_row_and_changes_nothing(db
     assert "cannot move a grant from registered to paid" in errors[5]
     assert errors[6] == "unknown reference 99999999"
     assert errors[7].startswith("bad amount")
-    assert errors[8].startswith("bad channel 'pigeon'")
+    assert errors[8].startswith("unknown payment channel 'pigeon'")
     assert "duplicate reference" in errors[4] and "line 8" in errors[4]
     assert "duplicate reference" in errors[9] and "duplicate reference" in errors[10]
     assert report.rows[0].from_status == "payment_scheduled" and report.rows[0].name == "Palesa Mokoena"
@@ -141,7 +142,7 @@ def test_applying_moves_every_grant_owes_the_notices_and_writes_the_audit_log(db
     before = notices(db)
     content = HEADER + f"{paid},paid,1500,mpesa,PAY-9\n{failed},payment_failed,,,\n"
     with db.session() as session:
-        report = apply_payment_results(session, staff(session, admin), content, filename="june.csv", ip="10.0.0.1")
+        report = apply_payment_results(session, staff(session, admin, "10.0.0.1"), content, filename="june.csv")
     assert report.ok and len(report.notices) == 2
     assert statuses(db, paid, failed) == ["paid", "payment_failed"]
     assert notices(db) == before + 2
@@ -154,7 +155,9 @@ def test_applying_moves_every_grant_owes_the_notices_and_writes_the_audit_log(db
     summary = entries[-1].details_dict
     assert summary["filename"] == "june.csv" and summary["rows"] == 2
     assert summary["statuses"] == {"paid": 1, "payment_failed": 1}
-    assert entries[0].details_dict["via"] == "payments.import" and entries[0].ip == "10.0.0.1"
+    assert entries[0].details_dict["via"] == "console" and entries[0].ip == "10.0.0.1"
+    # Each move names the file it came from: the `payments.import` entry's id.
+    assert {entry.details_dict["payment_file"] for entry in entries[:2]} == {entries[-1].object_id}
 
 
 def test_one_bad_row_at_apply_time_and_nothing_is_applied(db, admin):
@@ -165,7 +168,7 @@ def test_one_bad_row_at_apply_time_and_nothing_is_applied(db, admin):
         assert check_payment_results(session, staff(session, admin), content).ok
     # Between the check and the apply, someone else pays the second grant.
     with db.session() as session:
-        move_grant_as_staff(session, staff(session, admin), find_grant_by_reference(session, moved_since), "paid")
+        move_grant_for(session, staff(session, admin), moved_since, "paid")
     before = notices(db)
     with pytest.raises(PaymentImportRefused) as refused, db.session() as session:
         apply_payment_results(session, staff(session, admin), content)
@@ -184,6 +187,31 @@ def test_an_officer_cannot_import_for_another_district(db):
         report = check_payment_results(session, staff(session, "berea@example.org"), HEADER + f"{elsewhere},paid,,,\n")
     assert report.errors[0].error == f"unknown reference {elsewhere}"
     with db.session() as session, pytest.raises(GrantError, match="no beneficiary"):
-        move_grant_as_staff(
-            session, staff(session, "berea@example.org"), find_grant_by_reference(session, elsewhere), "paid"
-        )
+        move_grant_for(session, staff(session, "berea@example.org"), elsewhere, "paid")
+
+
+def test_a_payment_file_row_is_refused_for_what_a_single_move_is_refused_for(db, admin):
+    reference = grant_at(db, GrantStatus.PAYMENT_SCHEDULED)
+    too_long = "P" * (MAX_PAYMENT_REFERENCE_LENGTH + 1)
+    with db.session() as session, pytest.raises(GrantError) as single:
+        move_grant_for(session, staff(session, admin), reference, "paid", payment_reference=too_long)
+    with db.session() as session:
+        report = check_payment_results(session, staff(session, admin), HEADER + f"{reference},paid,,,{too_long}\n")
+    assert report.errors[0].error == str(single.value)
+    assert "the payment reference is 65 characters" in str(single.value)
+    with db.session() as session:
+        grant = find_grant_by_reference(session, reference)
+        assert (grant.status, grant.payment_reference) == ("payment_scheduled", None)
+        assert session.execute(select(AuditLog)).first() is None
+
+
+def test_viewers_neither_move_grants_nor_import_payments(db):
+    make_staff(db, "viewer@example.org", "viewer")
+    reference = grant_at(db, GrantStatus.PAYMENT_SCHEDULED)
+    with db.session() as session:
+        viewer = staff(session, "viewer@example.org")
+        with pytest.raises(PermissionDeniedError, match="needs the officer role"):
+            move_grant_for(session, viewer, reference, "paid")
+        with pytest.raises(PermissionDeniedError, match="needs the officer role"):
+            check_payment_results(session, viewer, HEADER + f"{reference},paid,,,\n")
+    assert statuses(db, reference) == ["payment_scheduled"]
