@@ -90,6 +90,8 @@ class Settings:
     sms_credit_pause_seconds: int = 300  # after InsufficientBalance, sending pauses this long, then probes again
     sweep_interval_seconds: float = 30.0  # how often the worker re-enqueues messages left behind
     log_level: str = "INFO"  # root log level
+    data_encryption_key: str = ""  # Fernet keys for national IDs at rest, newest first; required in production
+    data_hash_key: str = ""  # HMAC key of the national ID hash (search, uniqueness); never rotated; required in prod
 
     @property
     def is_production(self) -> bool:
@@ -152,6 +154,8 @@ def _check(settings: Settings) -> None:
             raise SettingsError("REDIS_URL is required in production (the embedded Redis is for development)")
         if not settings.database_url:
             raise SettingsError("DATABASE_URL is required in production")
+        if not settings.data_encryption_key or not settings.data_hash_key:
+            raise SettingsError("DATA_ENCRYPTION_KEY and DATA_HASH_KEY are required in production (national IDs)")
     if settings.ussd_max_chars < 60:
         raise SettingsError("USSD_MAX_CHARS below 60 cannot hold a menu")
     if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0 or settings.sms_send_concurrency < 1:
