@@ -106,6 +106,7 @@ def _multi_fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(key) for key in keys])
 
 
+@cache
 def _key_bytes(key: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(key.encode())

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UtcDateTime, utcnow
 
-
 SESSION_KEY_PREFIX = "ussd:session:"
 DRAFT_KEY_PREFIX = "ussd:draft:"
 LANGUAGE_KEY_PREFIX = "ussd:language:"

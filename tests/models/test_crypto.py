@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from config.settings import SettingsError, load_settings
-from models.crypto import DataKeyError, DataKeys, current_keys, install_data_keys
+from models.crypto import DataKeyError, DataKeys, install_data_keys
 from models.migrate import downgrade, upgrade
 from models.people import Beneficiary, find_beneficiary_by_reference
 from models.registration import NationalIdTakenError, register_beneficiary
@@ -19,14 +19,6 @@ from tests.factories import answers, make_staff, next_phone, register
 # The revision before national IDs were encrypted.
 PLAIN_ID_REVISION = "9b4add0b6476"
 HASH_KEY = Fernet.generate_key().decode()
-
-
-@pytest.fixture
-def restore_keys():
-    """Tests that install other keys put the process's own back afterwards."""
-    before = current_keys()
-    yield
-    install_data_keys(before)
 
 
 def _raw_dump(db, table: str) -> str:
@@ -62,7 +54,7 @@ def test_a_national_id_held_by_someone_else_is_refused_even_written_by_the_orm(d
     register(db, national_id="ZZ111")  # the old value is free again
 
 
-def test_rotation_leaves_every_row_readable_with_only_the_new_key(db, restore_keys):
+def test_rotation_leaves_every_row_readable_with_only_the_new_key(db):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     install_data_keys(DataKeys((old,), HASH_KEY))
     references = [register(db, national_id=f"RT{n:06d}")[0] for n in range(5)]
@@ -90,7 +82,7 @@ def test_rotation_leaves_every_row_readable_with_only_the_new_key(db, restore_ke
         register(db, national_id="RT000003")  # the hashes did not change
 
 
-def test_the_rotate_key_command_reencrypts_under_the_first_key(make_app, db, redis, restore_keys):
+def test_the_rotate_key_command_reencrypts_under_the_first_key(make_app, db, redis):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     install_data_keys(DataKeys((old,), HASH_KEY))
     register(db, national_id="CLI12345")
