@@ -90,6 +90,14 @@ class Settings:
     sms_credit_pause_seconds: int = 300  # after InsufficientBalance, sending pauses this long, then probes again
     sweep_interval_seconds: float = 30.0  # how often the worker re-enqueues messages left behind
     log_level: str = "INFO"  # root log level
+    data_encryption_key: str = ""  # Fernet keys for national IDs at rest, newest first; required in production
+    data_hash_key: str = ""  # HMAC key of the national ID hash (search, uniqueness); never rotated; required in prod
+    retention_ussd_session_days: int = 90  # USSD session records (support questions come within weeks)
+    retention_inbound_sms_days: int = 180  # text of SMS people sent; the row (counts, keyword) stays
+    retention_sms_body_days: int = 30  # text of SMS sent, once their fate is known; status and dates stay
+    retention_delivery_report_days: int = 30  # unmatched delivery reports (needed for minutes, kept for support)
+    retention_audit_days: int = 2555  # audit entries: seven years, the donor's audit horizon
+    retention_unregistered_days: int = 365  # numbers that never registered and went quiet: contact and free text
 
     @property
     def is_production(self) -> bool:
@@ -123,6 +131,12 @@ _PARSERS = {
     "sms_unknown_outcome_seconds": _int,
     "sms_credit_pause_seconds": _int,
     "sweep_interval_seconds": _float,
+    "retention_ussd_session_days": _int,
+    "retention_inbound_sms_days": _int,
+    "retention_sms_body_days": _int,
+    "retention_delivery_report_days": _int,
+    "retention_audit_days": _int,
+    "retention_unregistered_days": _int,
 }
 
 
@@ -152,6 +166,8 @@ def _check(settings: Settings) -> None:
             raise SettingsError("REDIS_URL is required in production (the embedded Redis is for development)")
         if not settings.database_url:
             raise SettingsError("DATABASE_URL is required in production")
+        if not settings.data_encryption_key or not settings.data_hash_key:
+            raise SettingsError("DATA_ENCRYPTION_KEY and DATA_HASH_KEY are required in production (national IDs)")
     if settings.ussd_max_chars < 60:
         raise SettingsError("USSD_MAX_CHARS below 60 cannot hold a menu")
     if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0 or settings.sms_send_concurrency < 1:

@@ -15,6 +15,7 @@ from config.redis import connect, ensure_embedded_redis
 from config.settings import default_database_url
 from menus import UssdEngine
 from models import Database
+from models.crypto import install_data_keys, keys_of
 
 
 class Services:
@@ -22,6 +23,7 @@ class Services:
         if not settings.database_url:
             settings = settings.replace(database_url=default_database_url())
         self.settings = settings
+        install_data_keys(keys_of(settings))  # a bad key stops the start here, not at the first registration
         self.db = Database(settings.database_url)
 
     @cached_property

@@ -7,7 +7,7 @@ The language key is a copy of `Contact.language`, kept so that a returning calle
 The menu is the only writer of that column (the language screen and a registration, which stores the language the
 caller chose), and it refreshes the copy in the same hop; if the copy is missing or expired the dial reads the
 database, as it would without the copy. Anything that one day changes a contact's language elsewhere must delete
-`language_key(phone)`.
+`models.ussd.language_key(phone)`.
 """
 
 from __future__ import annotations
@@ -21,29 +21,15 @@ import redis
 
 from config.redis import round_trip
 from models.people import Language
+from models.ussd import draft_key, language_key, session_key
 
 log = logging.getLogger(__name__)
 
-SESSION_KEY_PREFIX = "ussd:session:"
-DRAFT_KEY_PREFIX = "ussd:draft:"
-LANGUAGE_KEY_PREFIX = "ussd:language:"
 # How long a caller's language copy lives after their last dial; a caller back after longer costs one read.
 LANGUAGE_TTL_SECONDS = 90 * 24 * 3600
 # One encoder for every hop: `json.dumps(..., separators=...)` would build a new one per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _LANGUAGES = frozenset(language.value for language in Language)
-
-
-def session_key(session_id: str) -> str:
-    return f"{SESSION_KEY_PREFIX}{session_id}"
-
-
-def draft_key(phone: str) -> str:
-    return f"{DRAFT_KEY_PREFIX}{phone}"
-
-
-def language_key(phone: str) -> str:
-    return f"{LANGUAGE_KEY_PREFIX}{phone}"
 
 
 @dataclass

@@ -12,10 +12,11 @@ from enum import StrEnum
 from functools import cache
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, bindparam, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from models.base import Base, TimestampMixin, UtcDateTime
 from models.clock import utcnow
+from models.crypto import EncryptedText, national_id_digest
 from models.db import Executor, dialect_name, insert_on_conflict
 
 
@@ -41,6 +42,9 @@ class MainNeed(StrEnum):
     JOB = "job"
     OTHER = "other"
 
+
+# Hex characters of an HMAC-SHA256.
+NATIONAL_ID_HASH_LENGTH = 64
 
 # The ten districts in alphabetical order: USSD option N is DISTRICTS[N - 1]. Posters print these numbers.
 DISTRICTS = (
@@ -83,7 +87,10 @@ class Beneficiary(TimestampMixin, Base):
     village: Mapped[str] = mapped_column(String(120))
     returned_from: Mapped[str] = mapped_column(String(16))
     year_of_return: Mapped[int] = mapped_column(Integer)
-    national_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # Encrypted at rest, with its keyed hash for exact search and uniqueness (models/crypto.py); set through the
+    # attribute, the hash follows (`_hash_national_id`); Core writes set both columns.
+    national_id: Mapped[str | None] = mapped_column("national_id_cipher", EncryptedText)
+    national_id_hash: Mapped[str | None] = mapped_column(String(NATIONAL_ID_HASH_LENGTH), unique=True)
     household_size: Mapped[int] = mapped_column(Integer)
     main_need: Mapped[str] = mapped_column(String(16))
     consent_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -91,6 +98,11 @@ class Beneficiary(TimestampMixin, Base):
 
     contact: Mapped[Contact] = relationship(back_populates="beneficiary", lazy="joined")
     grant: Mapped[Grant] = relationship(back_populates="beneficiary", uselist=False)  # noqa: F821
+
+    @validates("national_id")
+    def _hash_national_id(self, _key: str, national_id: str | None) -> str | None:
+        self.national_id_hash = national_id_digest(national_id)
+        return national_id
 
     @property
     def phone(self) -> str:
@@ -145,7 +157,9 @@ _LANGUAGE = select(_contacts.c.language).where(_BY_PHONE)
 _ALERTS_ON = select(_contacts.c.alerts_on).where(_BY_PHONE)
 _CONTACT_ID = select(_contacts.c.id).where(_BY_PHONE)
 _REGISTERED_REFERENCE = select(_beneficiaries.c.reference).join_from(_beneficiaries, _contacts).where(_BY_PHONE)
-_NATIONAL_ID_TAKEN = select(_beneficiaries.c.id).where(_beneficiaries.c.national_id == bindparam("national_id"))
+_NATIONAL_ID_TAKEN = select(_beneficiaries.c.id).where(
+    _beneficiaries.c.national_id_hash == bindparam("national_id_hash")
+)
 
 
 @cache
@@ -219,4 +233,5 @@ def find_beneficiary_by_reference(session: Session, reference: str) -> Beneficia
 
 
 def national_id_taken(db: Executor, national_id: str) -> bool:
-    return db.execute(_NATIONAL_ID_TAKEN, {"national_id": national_id}).first() is not None
+    """Whether another beneficiary holds `national_id`, asked of its keyed hash (the column itself is encrypted)."""
+    return db.execute(_NATIONAL_ID_TAKEN, {"national_id_hash": national_id_digest(national_id)}).first() is not None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from models.clock import utcnow
+from models.crypto import national_id_digest
 from models.db import Executor, dialect_name, insert_on_conflict
 from models.grants import open_grant
 from models.people import Beneficiary, first_name_of, national_id_taken, registered_reference, save_contact_choice
@@ -78,6 +79,9 @@ def register_beneficiary(
     contact_id = save_contact_choice(db, phone, language=language)
     now = utcnow()
     row = {"contact_id": contact_id, "consent_at": now, "created_at": now, "updated_at": now, **answers.__dict__}
+    # The table's column is the ciphertext (its type encrypts the bound value); the keyed hash goes beside it.
+    row["national_id_cipher"] = row.pop("national_id")
+    row["national_id_hash"] = national_id_digest(answers.national_id)
     statement = _new_beneficiary(dialect_name(db))
     for _ in range(REFERENCE_ATTEMPTS):
         reference = new_reference()

@@ -24,6 +24,7 @@ from sqlalchemy import Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.clock import end_of_lesotho_day, start_of_lesotho_day
+from models.crypto import national_id_digest
 from models.grants import Grant, GrantEvent, GrantStatus
 from models.messages import MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Contact, Language, Sex
@@ -210,10 +211,12 @@ def exact_terms(q: str) -> list:
     """Conditions on unique columns, any one of which makes a row match the search box.
 
     Reference and national ID are exact (national IDs are kept in upper case; what was typed is tried as well, for
-    rows written by other means). A text that looks like a phone number is also matched on the normalised number.
+    rows written by other means), the ID through its keyed hash, since the column itself is encrypted. A text that
+    looks like a phone number is also matched on the normalised number.
     """
     q = q.strip()
-    terms = [Beneficiary.reference == q, Beneficiary.national_id.in_(sorted({q, q.upper()}))]
+    id_hashes = sorted({national_id_digest(q), national_id_digest(q.upper())} - {None})
+    terms = [Beneficiary.reference == q, Beneficiary.national_id_hash.in_(id_hashes)]
     if _PHONE_LIKE.fullmatch(q) and sum(char.isdigit() for char in q) >= MIN_PHONE_DIGITS:
         try:
             phone = normalize_phone(q)

@@ -1,4 +1,9 @@
-"""USSD sessions as the provider reports them when they end (for delivery statistics and support)."""
+"""USSD sessions as the provider reports them when they end (for delivery statistics and support), and the names
+of the Redis keys a caller's USSD state lives under.
+
+The key names are here, below both the menu (which reads and writes them on every hop, `menus.session`) and the
+casework that must find a person's keys to erase them (`notifications.casework.privacy`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,25 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UtcDateTime
 from models.clock import utcnow
+
+SESSION_KEY_PREFIX = "ussd:session:"
+DRAFT_KEY_PREFIX = "ussd:draft:"
+LANGUAGE_KEY_PREFIX = "ussd:language:"
+
+
+def session_key(session_id: str) -> str:
+    """One USSD session's state (per provider session id; it lives `USSD_SESSION_TTL_SECONDS`)."""
+    return f"{SESSION_KEY_PREFIX}{session_id}"
+
+
+def draft_key(phone: str) -> str:
+    """A number's unfinished registration (it lives `REGISTRATION_DRAFT_TTL_SECONDS`)."""
+    return f"{DRAFT_KEY_PREFIX}{phone}"
+
+
+def language_key(phone: str) -> str:
+    """A number's copy of `Contact.language`."""
+    return f"{LANGUAGE_KEY_PREFIX}{phone}"
 
 
 class UssdSessionRecord(Base):

@@ -23,6 +23,7 @@ from config import load_settings
 from config.redis import connect, ensure_embedded_redis
 from devtools.emulator import SERVE_POLL_SECONDS, EmulatorServer, EmulatorState
 from models import Base, Database
+from models.crypto import current_keys, install_data_keys
 from models.migrate import upgrade
 
 LOOPBACK = "127.0.0.1"
@@ -44,6 +45,14 @@ def _postgres_admin_url() -> str | None:
 
 
 _POSTGRES_ADMIN_URL = _postgres_admin_url()
+
+
+@pytest.fixture(autouse=True)
+def _data_keys_restored():
+    """An app built with other data keys installs them for the process (models.crypto); put the usual ones back."""
+    before = current_keys()
+    yield
+    install_data_keys(before)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.cli.campaigns import campaigns_group
+from gateway.cli.data import data_group
 from gateway.cli.db import db_group
 from gateway.cli.dev import dev_command, seed_demo_command, ussd_sim_command
 from gateway.cli.grants import grants_group
@@ -24,6 +25,7 @@ COMMANDS = (
     dev_command,
     ussd_sim_command,
     seed_demo_command,
+    data_group,
 )
 
 

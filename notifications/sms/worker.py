@@ -11,6 +11,7 @@ from rq import SimpleWorker
 
 from config import Settings
 from config.redis import connect
+from notifications.casework.retention import retention_pass
 from notifications.sms.queues import queues
 from notifications.sms.runtime import Runtime, set_runtime
 
@@ -31,7 +32,7 @@ class Sweeper(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(self.runtime.settings.sweep_interval_seconds):
             try:
-                result = self.runtime.dispatcher.sweep()
+                result = {**self.runtime.dispatcher.sweep(), **retention_pass(self.runtime)}
                 if any(result.values()):
                     log.info("sweep: %s", result)
             except Exception:  # the sweep must outlive a Redis or database blip

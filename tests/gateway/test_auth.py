@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from gateway.auth import login_required, token_required
@@ -66,7 +67,8 @@ def test_login_sets_an_httponly_lax_session_cookie_and_the_start_page_says_who(c
 
 
 def test_the_session_cookie_is_secure_in_production(make_app, db):
-    assert make_app(app_env="production").config["SESSION_COOKIE_SECURE"] is True
+    keys = {"data_encryption_key": Fernet.generate_key().decode(), "data_hash_key": Fernet.generate_key().decode()}
+    assert make_app(app_env="production", **keys).config["SESSION_COOKIE_SECURE"] is True
 
 
 @pytest.mark.parametrize("case", ["wrong password", "unknown email", "disabled", "locked"])

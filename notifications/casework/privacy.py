@@ -1,0 +1,250 @@
+"""One person's data, given back (export) or let go (erasure) at their request, with the programme's figures intact.
+
+Both are staff actions for admins, audited through the `Actor`. Erasure lives at the notifications level because it
+cancels the SMS still owed to the person. The export's format is described in docs/data-protection.md.
+
+Erasure overwrites, rather than deletes, the rows that reports count: the beneficiary keeps district, sex, an age
+band, its registration day and its grant (status, amounts); messages keep kind, status and dates. Everything that
+points at the person goes: name, village, national ID (cipher and hash), the phone number (replaced by a tombstone
+that no caller can have, so that the number is a stranger if it dials again), free text in feedback and inbound SMS,
+SMS bodies, payment references and the reasons staff wrote on the grant's events, and the person's USSD state in
+Redis. The audit entry keeps the reference, who, when and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import redis
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from models.actors import Actor
+from models.audit import AuditLog
+from models.base import utcnow
+from models.grants import Grant, GrantEvent
+from models.messages import DeliveryReport, InboundMessage, MessageStatus, OutboundMessage
+from models.people import Beneficiary, find_beneficiary_by_reference
+from models.reports import AGE_BANDS, LESOTHO
+from models.requests import CallbackRequest, Feedback
+from models.staff import Role
+from models.ussd import UssdSessionRecord, draft_key, language_key, session_key
+
+# The format name and version written into every export; a change of shape gets a new version.
+EXPORT_FORMAT = "returnee-gateway/person-export/1"
+# What an erased name or village reads as.
+ERASED = "[erased]"
+# The phone of an erased contact: no E.164 number looks like it, so no caller can ever match it again.
+ERASED_PHONE_PREFIX = "erased-"
+# Registration time of day an erasure keeps: noon in Lesotho, so that the day (and its UTC year) stays the same.
+ERASED_REGISTRATION_TIME = time(12, 0)
+
+
+class PrivacyError(ValueError):
+    """The person cannot be exported or erased (unknown reference, outside the actor's districts, already erased)."""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did, for the operator (no personal data)."""
+
+    reference: str
+    messages_cancelled: int
+    messages_cleared: int
+    redis_keys_deleted: int
+
+
+def _find(session: Session, actor: Actor, reference: str) -> Beneficiary:
+    actor.require_role(Role.ADMIN)
+    beneficiary = find_beneficiary_by_reference(session, reference.strip())
+    # Outside the actor's districts looks like no such reference, as everywhere in the console.
+    if beneficiary is None or not actor.can_see_district(beneficiary.district):
+        raise PrivacyError(f"no beneficiary with reference {reference.strip()}")
+    return beneficiary
+
+
+def is_erased(beneficiary: Beneficiary) -> bool:
+    return beneficiary.contact.phone.startswith(ERASED_PHONE_PREFIX)
+
+
+# --- export --------------------------------------------------------------------------------------------------------
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _rows(session: Session, statement, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{name: _json(getattr(row, name)) for name in names} for row in session.execute(statement).scalars()]
+
+
+def export_person(session: Session, actor: Actor, reference: str) -> dict[str, Any]:
+    """Everything the gateway holds about the person with `reference`, as one JSON-ready document; audited.
+
+    Staff names (who handled a request, who moved the grant) are the staff's own data and are left out.
+    """
+    beneficiary = _find(session, actor, reference)
+    contact = beneficiary.contact
+    grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
+    mine = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == contact.phone)
+    document = {
+        "format": EXPORT_FORMAT,
+        "exported_at": _json(utcnow()),
+        "reference": beneficiary.reference,
+        "profile": {
+            "full_name": beneficiary.full_name,
+            "phone": contact.phone,
+            "national_id": beneficiary.national_id,
+            "sex": beneficiary.sex,
+            "year_of_birth": beneficiary.year_of_birth,
+            "district": beneficiary.district,
+            "village": beneficiary.village,
+            "returned_from": beneficiary.returned_from,
+            "year_of_return": beneficiary.year_of_return,
+            "household_size": beneficiary.household_size,
+            "main_need": beneficiary.main_need,
+            "language": contact.language,
+            "alerts_on": contact.alerts_on,
+            "registered_via": beneficiary.registered_via,
+            "registered_at": _json(beneficiary.created_at),
+            "consent_at": _json(beneficiary.consent_at),
+            "erased": is_erased(beneficiary),
+        },
+        "grant": None,
+        "sms": _rows(
+            session,
+            select(OutboundMessage).where(mine).order_by(OutboundMessage.id),
+            ("created_at", "kind", "language", "body", "status", "parts", "failure_reason", "submitted_at", "final_at"),
+        ),
+        "ussd_sessions": _rows(
+            session,
+            select(UssdSessionRecord).where(UssdSessionRecord.phone == contact.phone).order_by(UssdSessionRecord.id),
+            ("session_id", "status", "network_code", "hops_count", "duration_ms", "ended_at", "recorded_at"),
+        ),
+        "callbacks": _rows(
+            session,
+            select(CallbackRequest).where(CallbackRequest.contact_id == contact.id).order_by(CallbackRequest.id),
+            ("topic", "created_at", "handled_at"),
+        ),
+        "feedback": _rows(
+            session,
+            select(Feedback).where(Feedback.contact_id == contact.id).order_by(Feedback.id),
+            ("text", "created_at", "handled_at"),
+        ),
+        "inbound_sms": _rows(
+            session,
+            select(InboundMessage)
+            .where(or_(InboundMessage.contact_id == contact.id, InboundMessage.phone == contact.phone))
+            .order_by(InboundMessage.id),
+            ("text", "keyword", "sent_at", "received_at", "handled_at"),
+        ),
+    }
+    if grant is not None:
+        events = select(GrantEvent).where(GrantEvent.grant_id == grant.id).order_by(GrantEvent.id)
+        document["grant"] = {
+            "status": grant.status,
+            "amount": _json(grant.amount),
+            "payment_channel": grant.payment_channel,
+            "payment_reference": grant.payment_reference,
+            "opened_at": _json(grant.created_at),
+            "events": _rows(session, events, ("from_status", "to_status", "reason", "created_at")),
+        }
+    actor.audit(session, "data.export", "beneficiary", beneficiary.reference)
+    return document
+
+
+# --- erasure -------------------------------------------------------------------------------------------------------
+
+
+def _erased_registration(created_at: datetime, year_of_birth: int) -> tuple[datetime, int]:
+    """The registration moment and birth year an erasure keeps: the same Lesotho day and age band, nothing finer.
+
+    Reports count registrations per Lesotho day and ages at registration by band (models/reports.py), so the day
+    and the band are kept exactly; the time of day and the birth year within the band go.
+    """
+    day = created_at.astimezone(LESOTHO).date()
+    kept = datetime.combine(day, ERASED_REGISTRATION_TIME, tzinfo=LESOTHO).astimezone(UTC)
+    age = created_at.astimezone(UTC).year - year_of_birth
+    for _, lowest, highest in AGE_BANDS:
+        if (lowest is None or age >= lowest) and (highest is None or age <= highest):
+            representative = lowest if lowest is not None else highest
+            return kept, kept.year - representative
+    return kept, year_of_birth  # unreachable: the bands cover every age
+
+
+def _scrub_audit(session: Session, secrets: list[str | None]) -> None:
+    """Take the person's identifiers out of audit details written before (exports by name, earlier changes)."""
+    secrets = [secret for secret in secrets if secret]
+    found = session.execute(
+        select(AuditLog).where(or_(*(AuditLog.details.contains(secret, autoescape=True) for secret in secrets)))
+    ).scalars()
+    for entry in found:
+        for secret in secrets:
+            entry.details = entry.details.replace(secret, ERASED)
+
+
+def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, reference: str, reason: str) -> Erasure:
+    """Erase the person with `reference` for `reason`, keeping what the reports count; audited.
+
+    The caller commits. The person's Redis keys (USSD sessions, registration draft, language copy) are deleted
+    here, before the commit: they are copies and working state, so losing them to a rolled-back erasure costs
+    nothing. A USSD session whose end the provider has not reported yet is not known by id; it expires within
+    `USSD_SESSION_TTL_SECONDS`.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise PrivacyError("an erasure needs a reason")
+    beneficiary = _find(session, actor, reference)
+    if is_erased(beneficiary):
+        raise PrivacyError(f"reference {beneficiary.reference} is already erased")
+    contact = beneficiary.contact
+    phone, now = contact.phone, utcnow()
+    tombstone = f"{ERASED_PHONE_PREFIX}{contact.id}"
+    secrets = [phone, beneficiary.national_id, beneficiary.full_name]
+    session_ids = list(
+        session.execute(select(UssdSessionRecord.session_id).where(UssdSessionRecord.phone == phone)).scalars()
+    )
+
+    registered_at, year_of_birth = _erased_registration(beneficiary.created_at, beneficiary.year_of_birth)
+    beneficiary.full_name = beneficiary.village = ERASED
+    beneficiary.national_id = None  # the hash goes with it
+    beneficiary.year_of_birth = year_of_birth
+    beneficiary.created_at = beneficiary.consent_at = registered_at
+    contact.phone, contact.alerts_on = tombstone, False
+    grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
+    if grant is not None:
+        grant.payment_reference = None
+        session.execute(update(GrantEvent).where(GrantEvent.grant_id == grant.id).values(reason=None))
+
+    mine = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == phone)
+    cancelled = session.execute(
+        update(OutboundMessage)
+        .where(mine, OutboundMessage.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.CANCELLED, final_at=now, next_attempt_at=None)
+    ).rowcount
+    cleared = session.execute(
+        update(OutboundMessage).where(mine).values(phone=tombstone, body="", last_error=None)
+    ).rowcount
+    session.execute(update(DeliveryReport).where(DeliveryReport.phone == phone).values(phone=None))
+    session.execute(
+        update(InboundMessage)
+        .where(or_(InboundMessage.contact_id == contact.id, InboundMessage.phone == phone))
+        .values(phone=tombstone, text="", link_id=None)
+    )
+    session.execute(update(Feedback).where(Feedback.contact_id == contact.id).values(text=""))
+    session.execute(
+        update(UssdSessionRecord).where(UssdSessionRecord.phone == phone).values(phone=tombstone, error_message=None)
+    )
+    _scrub_audit(session, secrets)
+    actor.audit(session, "data.erase", "beneficiary", beneficiary.reference, reason=reason)
+    session.flush()
+    keys = [draft_key(phone), language_key(phone), *(session_key(session_id) for session_id in session_ids)]
+    deleted = redis_client.delete(*keys)
+    return Erasure(beneficiary.reference, cancelled, cleared, deleted)
