@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Response, abort, g, request
+from flask import Blueprint, Response, abort, g, request
 
-from gateway.api import bp
 from gateway.auth import client_ip, json_error, token_required
 from gateway.services import get_services
 from models.grants import GrantError, GrantStatus, IllegalTransitionError, PaymentChannel, parse_amount
@@ -92,6 +91,9 @@ def message_json(staff: StaffUser, message) -> dict:
 
 def _bad_request(exc: Exception) -> Response:
     return json_error(400, str(exc))
+
+
+bp = Blueprint("beneficiaries", __name__)
 
 
 @bp.get("/beneficiaries")
