@@ -44,7 +44,7 @@ SESSION_CSRF = "csrf_token"
 # A console login lasts a working day, then asks again.
 STAFF_SESSION_LIFETIME = timedelta(hours=12)
 FINGERPRINT_LENGTH = 16
-LOGIN_ENDPOINT = "console.login"
+LOGIN_ENDPOINT = "console.auth.login"
 
 
 def init_app(app: Flask, settings: Settings) -> None:

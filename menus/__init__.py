@@ -5,6 +5,7 @@ database is down it answers `unavailable_response()` instead, and `unserved_numb
 programme does not serve.
 """
 
-from menus.engine import UssdEngine, UssdRequest, UssdResponse, unavailable_response, unserved_number_response
+from menus.engine import UssdEngine, unavailable_response, unserved_number_response
+from menus.hop import UssdRequest, UssdResponse
 
 __all__ = ["UssdEngine", "UssdRequest", "UssdResponse", "unavailable_response", "unserved_number_response"]

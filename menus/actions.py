@@ -8,8 +8,8 @@ database round trip at all; nor does a returning caller's dial, whose language c
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from menus.hop import Hop
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
 from models.grants import format_maloti, grant_summary
 from models.messages import MessageKind, MessagePriority
@@ -19,9 +19,6 @@ from models.registration import AlreadyRegisteredError, NationalIdTakenError, Re
 from models.requests import add_callback_request, add_feedback
 from notifications.sms.outbox import Recipient, record_owed_message
 from notifications.sms.queues import kick
-
-if TYPE_CHECKING:
-    from menus.engine import Hop
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +151,7 @@ def submit_registration(hop: Hop) -> None:
         hop.end("registration.failed")
         return
     hop.draft.clear()
-    kick(hop.engine.redis, MessagePriority.TRANSACTIONAL)
+    kick(hop.redis, MessagePriority.TRANSACTIONAL)
     log.info("registered %s as reference %s", mask_phone(hop.phone), registered.reference)
     hop.end(
         "registration.done",
@@ -199,7 +196,7 @@ def send_covid_tips(hop: Hop) -> None:
     with hop.database.connection() as db:
         recipient = Recipient(hop.phone, contact_id(db, hop.phone), hop.language)
         record_owed_message(db, recipient, MessageKind.COVID_TIPS)
-    kick(hop.engine.redis, MessagePriority.TRANSACTIONAL)
+    kick(hop.redis, MessagePriority.TRANSACTIONAL)
     hop.state.tips_sent = True
     hop.push("notice", text="covid.tips_sent")
 

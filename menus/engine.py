@@ -8,53 +8,25 @@ writes the state back in one round trip. Nothing slow (SMS sending) happens here
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from config.logging import log_context
 from config.settings import Settings
-from menus import actions, keypad
-from menus.keypad import BACK, MAIN_MENU, MORE, SKIP
-from menus.paging import gsm_safe, screen_pages
+from menus import actions
+from menus.hop import END_PREFIX, Hop, Menu, UssdRequest, UssdResponse
 from menus.session import Draft, Frame, SessionState, SessionStore
 from menus.texts import menu_catalogue
-from menus.tree import END_TEXTS, SCREENS, Screen
+from menus.tree import END_TEXTS, SCREENS
 from models.db import Database
 from models.people import Language
 from models.phone import mask_phone
-from notifications.sms.encoding import gsm7_length
 
 log = logging.getLogger(__name__)
 
-CONTINUE_PREFIX = "CON "
-END_PREFIX = "END "
 # Africa's Talking joins the answers of a session with this in `text`.
 ANSWER_SEPARATOR = "*"
-
-
-@dataclass(frozen=True)
-class UssdRequest:
-    """One hop as the provider sends it; `phone` is already E.164."""
-
-    session_id: str
-    phone: str
-    service_code: str = ""
-    network_code: str = ""
-    text: str = ""
-
-
-@dataclass(frozen=True)
-class UssdResponse:
-    """The `text/plain` answer: `CON <screen>` keeps the session open, `END <screen>` closes it."""
-
-    body: str
-    end: bool
-
-    @classmethod
-    def from_body(cls, body: str) -> UssdResponse:
-        return cls(body=body, end=body.startswith(END_PREFIX))
 
 
 def unavailable_response() -> UssdResponse:
@@ -87,131 +59,6 @@ def new_answer(last_text: str, text: str) -> str:
     return text
 
 
-class Hop:
-    """One request being answered: the session state, the draft, and the navigation a screen asks for."""
-
-    def __init__(self, engine: UssdEngine, request: UssdRequest, state: SessionState, draft: Draft):
-        self.engine = engine
-        self.request = request
-        self.state = state
-        self.draft = draft
-        self.end_key: str | None = None
-        self.end_params: dict[str, Any] = {}
-        self.known_language: str | None = None  # the Redis copy of the caller's language, read with the session
-        self.remember_language = False  # refresh that copy when the hop is saved
-
-    @property
-    def settings(self) -> Settings:
-        return self.engine.settings
-
-    @property
-    def database(self) -> Database:
-        return self.engine.database
-
-    @property
-    def phone(self) -> str:
-        return self.request.phone
-
-    @property
-    def language(self) -> str:
-        return self.state.language or Language.ENGLISH
-
-    def t(self, key: str, **params: Any) -> str:
-        """The text for `key` in the caller's language."""
-        return self.engine.text(key, self.language, **params)
-
-    # Navigation, for screens and actions.
-    @property
-    def frame(self) -> Frame:
-        return self.state.stack[-1]
-
-    def push(self, screen: str, **args: Any) -> None:
-        self.state.stack.append(Frame(screen, dict(args)))
-
-    def replace(self, screen: str, **args: Any) -> None:
-        self.state.stack[-1] = Frame(screen, dict(args))
-
-    def reset(self, screen: str, **args: Any) -> None:
-        self.state.stack = [Frame(screen, dict(args))]
-
-    def pop(self) -> None:
-        """Back to the previous screen, as it was first shown; on the first screen, show it again."""
-        if len(self.state.stack) > 1:
-            self.state.stack.pop()
-        self.state.stack[-1] = Frame(self.frame.screen, self.frame.args)
-
-    def reask(self, reason: str, **params: Any) -> None:
-        """Ask the current screen again, from its first page, with a short reason above it."""
-        self.frame.error, self.frame.error_params, self.frame.page = reason, dict(params), 0
-
-    def end(self, key: str, **params: Any) -> None:
-        """Close the session with the text `key`, one of `END_TEXTS` (an END screen cannot be paged)."""
-        if key not in END_TEXTS:
-            raise ValueError(f"{key} is not an END text")
-        self.end_key, self.end_params = key, params
-
-    def main_menu(self) -> None:
-        self.reset("main" if self.state.language else "language_first")
-
-    # Answering.
-    @property
-    def screen(self) -> Screen:
-        return SCREENS[self.frame.screen]
-
-    def answer(self, raw: str) -> None:
-        """Apply the keypad codes the same way on every screen; anything else is the screen's to judge."""
-        text = raw.strip()
-        frame = self.frame
-        if text == MORE:
-            # The reason, if any, stays on while paging, so that the pages stay the same.
-            if frame.page + 1 < len(self.pages()):
-                frame.page += 1
-            else:
-                self.reask("error.no_more")
-            return
-        if text == MAIN_MENU:
-            self.main_menu()
-            return
-        frame.error, frame.error_params, frame.page = None, {}, 0
-        if text == BACK:
-            self.screen.back(self, frame)
-        elif text == SKIP:
-            self.screen.skip(self, frame)
-        else:
-            self.screen.answer(self, frame, text)
-
-    # Rendering.
-    def pages(self) -> tuple[str, ...]:
-        """The current screen split into pages that fit the network's width, reason first.
-
-        Only the lines are built here (a few catalogue look-ups); the paging itself is nearly always a cache hit.
-        """
-        frame, screen = self.frame, self.screen
-        lines = screen.content(self, frame)
-        if frame.error:
-            lines = [self.t(frame.error, **frame.error_params), *lines]
-        navigation = "" if screen.root else self.t("nav.back")
-        more = "\n".join(part for part in (self.t("nav.more"), navigation) if part)
-        limit = self.settings.ussd_max_chars - len(CONTINUE_PREFIX)
-        return screen_pages(tuple(lines), limit, more, navigation)
-
-    def body(self) -> str:
-        if self.end_key is not None:
-            return END_PREFIX + self._fit(gsm_safe(self.t(self.end_key, **self.end_params)), len(END_PREFIX))
-        pages = self.pages()
-        return CONTINUE_PREFIX + pages[min(self.frame.page, len(pages) - 1)]
-
-    def _fit(self, text: str, prefix_length: int) -> str:
-        """Last guard for an END text, which cannot page: cut rather than have the network drop the screen."""
-        limit = self.settings.ussd_max_chars - prefix_length
-        if gsm7_length(text) <= limit:
-            return text
-        log.warning("END text %s is longer than %s characters; cut", self.end_key, limit)
-        while gsm7_length(text) > limit:
-            text = text[:-1]
-        return text
-
-
 class UssdEngine:
     """Answers USSD hops. Built once per process; `handle` is safe to call from many threads at once."""
 
@@ -221,10 +68,18 @@ class UssdEngine:
         self.redis = redis  # for enqueueing SMS sends after a commit; session state goes through `store`
         self.store = SessionStore(redis, settings.ussd_session_ttl_seconds, settings.registration_draft_ttl_seconds)
         self.catalogue = menu_catalogue()
+        self.menu = Menu(
+            settings=settings,
+            database=database,
+            redis=redis,
+            catalogue=self.catalogue,
+            screens=SCREENS,
+            end_texts=END_TEXTS,
+        )
 
     def text(self, key: str, language: str, **params: Any) -> str:
         """A catalogue text with its placeholders filled, the keypad codes included."""
-        return self.catalogue.get(key, language, **keypad.PLACEHOLDERS, **params)
+        return self.menu.text(key, language, **params)
 
     def handle(self, request: UssdRequest) -> UssdResponse:
         """The screen for this hop. Raises only `redis.RedisError` or SQLAlchemy errors, never for user input."""
@@ -238,7 +93,7 @@ class UssdEngine:
                 # A gateway that did not get our answer in time sends the hop again: same screen, no side effects.
                 log.info("re-sent hop from %s answered from the session", mask_phone(request.phone))
                 return UssdResponse.from_body(state.last_body)
-            hop = Hop(self, request, state or SessionState(), draft)
+            hop = Hop(self.menu, request, state or SessionState(), draft)
             hop.known_language = loaded.language
             if state is None or not state.stack:
                 actions.start_session(hop)
@@ -259,5 +114,5 @@ class UssdEngine:
     def preview(self, frame: Frame, language: str | None, answers: dict[str, Any] | None = None) -> list[str]:
         """Every page of `frame` as a caller in `language` would see it (without `CON `): for tests and staff."""
         state = SessionState(language=language, stack=[frame])
-        hop = Hop(self, UssdRequest(session_id="preview", phone=""), state, Draft(answers=dict(answers or {})))
+        hop = Hop(self.menu, UssdRequest(session_id="preview", phone=""), state, Draft(answers=dict(answers or {})))
         return list(hop.pages())

@@ -8,13 +8,14 @@ Option numbers are given by the position in each list: they are printed on poste
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from menus import actions
+from menus.hop import Hop, Screen
 from menus.registration import (
     CONSENT,
     QUESTIONS,
@@ -27,9 +28,6 @@ from menus.registration import (
 from menus.session import Frame
 from models.grants import PaymentChannel
 from models.people import Language
-
-if TYPE_CHECKING:
-    from menus.engine import Hop
 
 # The COVID-19 topics, in menu order; each has a title `covid.<topic>` and a long text `covid.<topic>_text`.
 COVID_TOPICS = ("prevention", "symptoms", "testing", "vaccination", "help")
@@ -55,26 +53,6 @@ class Option:
     label: str
     action: Callable[[Hop], None]
     literal: bool = False
-
-
-class Screen(ABC):
-    root = False  # the first screen of a session: no "0 Back 00 Main menu" line, there is nowhere to go
-
-    @abstractmethod
-    def content(self, hop: Hop, frame: Frame) -> list[str]:
-        """The lines of the screen in the hop's language, before paging."""
-
-    @abstractmethod
-    def answer(self, hop: Hop, frame: Frame, text: str) -> None:
-        """Act on a typed answer (stripped, never a keypad code): move on, or `hop.reask` with a reason."""
-
-    def back(self, hop: Hop, frame: Frame) -> None:
-        """`0`: the previous screen."""
-        hop.pop()
-
-    def skip(self, hop: Hop, frame: Frame) -> None:
-        """`99` on a screen that has nothing to skip is an invalid choice like any other."""
-        hop.reask("error.invalid_choice")
 
 
 class MenuScreen(Screen):

@@ -1,9 +1,10 @@
 """Staff accounts, their roles and district limits, password login with lockout, and API tokens.
 
 The web console, the JSON API and the CLI all go through these functions; none of them imports Flask. Passwords are
-kept as scrypt hashes (stdlib `hashlib.scrypt`) in a self-describing string, so the cost can be raised later
-without breaking the hashes already stored. API tokens are kept as SHA-256 digests: a token is a long random
-secret, so a fast hash is enough, and a leaked table gives nothing that logs in.
+kept as scrypt hashes made by `werkzeug.security`, whose parameters travel in the hash, so the cost can be raised
+later without breaking the hashes already stored; hashes in the gateway's earlier format are still read, and
+rewritten at the next login. API tokens are kept as SHA-256 digests: a token is a long random secret, so a fast
+hash is enough, and a leaked table gives nothing that logs in.
 """
 
 from __future__ import annotations
@@ -19,19 +20,17 @@ from functools import cache
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.base import Base, TimestampMixin, UtcDateTime, utcnow
 from models.people import DISTRICTS
 
-# scrypt cost: 2**14 with r=8 takes ~16 MiB and tens of milliseconds, the interactive-login setting of RFC 7914.
-SCRYPT_N = 2**14
-SCRYPT_R = 8
-SCRYPT_P = 1
-SCRYPT_SALT_BYTES = 16
-SCRYPT_KEY_BYTES = 32
-# Memory ceiling handed to OpenSSL; must exceed 128 * n * r bytes, which is 16 MiB for the cost above.
-SCRYPT_MAX_MEMORY = 64 * 1024 * 1024
-PASSWORD_SCHEME = "scrypt"
+# werkzeug's scrypt, with werkzeug's cost: hashes read `scrypt:<n>:<r>:<p>$<salt>$<key>`.
+PASSWORD_METHOD = "scrypt"
+# The gateway's earlier format, `scrypt$<n>$<r>$<p>$<salt>$<key>` (base64): read until every account has logged in
+# once more. The memory ceiling handed to OpenSSL must exceed 128 * n * r bytes, 16 MiB for the cost those used.
+LEGACY_PASSWORD_PREFIX = "scrypt$"
+LEGACY_SCRYPT_MAX_MEMORY = 64 * 1024 * 1024
 
 MIN_PASSWORD_LENGTH = 10
 # Longer inputs are refused before hashing, so that a login form cannot be used to burn CPU.
@@ -143,29 +142,39 @@ def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=SCRYPT_MAX_MEMORY)
-
-
 def hash_password(password: str) -> str:
-    """`scrypt$n$r$p$<salt>$<key>`: the parameters travel with the hash, so raising them later breaks nothing."""
-    salt = secrets.token_bytes(SCRYPT_SALT_BYTES)
-    key = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_KEY_BYTES)
-    return f"{PASSWORD_SCHEME}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+    """A new hash of `password` (werkzeug's scrypt, a fresh salt each time)."""
+    return generate_password_hash(password, method=PASSWORD_METHOD)
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Whether `password` matches `stored`; a malformed stored hash never matches."""
+    """Whether `password` matches `stored`, in either format; a malformed stored hash never matches."""
+    if stored.startswith(LEGACY_PASSWORD_PREFIX):
+        return _verify_legacy_password(password, stored)
     try:
-        scheme, n, r, p, salt, key = stored.split("$")
-        if scheme != PASSWORD_SCHEME:
-            return False
+        return check_password_hash(stored, password)
+    except ValueError:  # an unknown method, or parameters scrypt refuses
+        return False
+
+
+def password_needs_rehash(stored: str) -> bool:
+    """Whether `stored` is in the earlier format, or has another method or cost than a new hash would have."""
+    return stored.partition("$")[0] != _dummy_hash().partition("$")[0]
+
+
+def _verify_legacy_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, key = stored.split("$")
         expected = base64.b64decode(key)
-        actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p), len(expected))
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=LEGACY_SCRYPT_MAX_MEMORY,
+        )
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)
@@ -271,6 +280,10 @@ def authenticate(session: Session, email: str, password: str, now: datetime | No
         raise LoginError(LoginFailure.WRONG_PASSWORD, f"wrong password for {user.email}")
     if not user.active:
         raise LoginError(LoginFailure.INACTIVE, f"the account {user.email} is disabled")
+    if password_needs_rehash(user.password_hash):
+        # The one moment the password is at hand: an older format or cost is rewritten as a new hash. The console's
+        # session fingerprint is taken from the hash after this, so the login that upgrades it stays logged in.
+        user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

@@ -43,6 +43,9 @@ def register(db, phone: str | None = None, language: str = Language.ENGLISH, **c
 
 
 STAFF_PASSWORD = "correct horse battery"
+# STAFF_PASSWORD as the gateway hashed passwords before it used werkzeug (`scrypt$n$r$p$<salt>$<key>`), copied from a
+# database of that time: such hashes must keep logging in.
+LEGACY_STAFF_PASSWORD_HASH = "scrypt$16384$8$1$qhExDOz2AeeRo1qw/Ms4eQ==$UQmV4buVCL+fdcTy7/kqRZmLLXCrQ5/Jqec+YlYLW64="
 
 
 def make_staff(db, email: str, role: str = "officer", password: str = STAFF_PASSWORD, districts=None, active=True):

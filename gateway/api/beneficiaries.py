@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Response, abort, g, request
+from flask import Blueprint, Response, abort, g, request
 
-from gateway.api import bp
 from gateway.auth import current_actor, json_error, token_required
 from gateway.services import get_services
 from models.grants import (
@@ -103,6 +102,9 @@ def _text(value: str | int | float | None) -> str | None:
 
 def _bad_request(exc: Exception) -> Response:
     return json_error(400, str(exc))
+
+
+bp = Blueprint("beneficiaries", __name__)
 
 
 @bp.get("/beneficiaries")

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from flask import Response, request
+from flask import Blueprint, Response, request
 from sqlalchemy import select
 
-from gateway.api import bp
 from gateway.auth import current_actor, json_error, token_required
 from gateway.services import get_services
 from models.campaigns import Campaign
@@ -146,6 +145,9 @@ def _load(session, campaign_id: int) -> Campaign | None:
 
 def _missing(campaign_id: int) -> Response:
     return json_error(404, f"no campaign {campaign_id}")
+
+
+bp = Blueprint("campaigns", __name__)
 
 
 @bp.get("/campaigns")

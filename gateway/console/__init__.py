@@ -1,25 +1,25 @@
 """The staff console: server-rendered pages that work on a slow connection, behind a staff login.
 
-One blueprint; each module of this package adds the routes of one area (`auth`: login, logout, the start page).
+Each module of this package is one area with its own blueprint (`auth`: login and logout; `dashboard`: the start
+page; ...). `init_app` mounts them all under one `console` blueprint, so an endpoint is named
+`console.<area>.<view>`: `url_for("console.beneficiaries.beneficiary", reference=...)`.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-bp = Blueprint("console", __name__)
+from gateway.console import audit, auth, beneficiaries, campaigns, dashboard, inbox, reports, staff
 
-from gateway.console import (  # noqa: E402  (each module attaches its routes to bp)
-    audit,  # noqa: F401
-    auth,  # noqa: F401
-    beneficiaries,  # noqa: F401
-    campaigns,  # noqa: F401
-    dashboard,  # noqa: F401
-    inbox,  # noqa: F401
-    reports,  # noqa: F401
-    staff,  # noqa: F401
-)
+CONSOLE_BLUEPRINT = "console"
+# The console's areas: each module holds its routes on its own `bp`.
+AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit)
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
+    # A parent made per application: the areas are registered on it afresh each time, so that tests can build
+    # many applications in one process.
+    console = Blueprint(CONSOLE_BLUEPRINT, __name__)
+    for area in AREAS:
+        console.register_blueprint(area.bp)
+    app.register_blueprint(console)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import Blueprint, render_template, request
 
 from gateway.auth import login_required
-from gateway.console import bp
 from gateway.services import get_services
 from models.audit import AuditFilters, audit_actions, audit_entries
 from models.staff import Role
+
+bp = Blueprint("audit", __name__)
 
 
 @bp.get("/audit")

@@ -10,10 +10,9 @@ import csv
 import io
 from collections.abc import Iterator
 
-from flask import Response, abort, flash, g, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, stream_with_context, url_for
 
 from gateway.auth import client_ip, current_actor, login_required
-from gateway.console import bp
 from gateway.services import get_services
 from models.audit import record
 from models.grants import (
@@ -87,6 +86,9 @@ def _filter_choices() -> dict:
         "statuses": list(GrantStatus),
         "languages": list(Language),
     }
+
+
+bp = Blueprint("beneficiaries", __name__)
 
 
 @bp.get("/beneficiaries")
@@ -235,7 +237,7 @@ def move_grant(reference: str):
     if notice is not None:
         kick(get_services().redis, notice.priority)
     flash(f"Grant moved to {new_status}." + (" The returnee will get an SMS." if notice is not None else ""))
-    return redirect(url_for("console.beneficiary", reference=reference))
+    return redirect(url_for("console.beneficiaries.beneficiary", reference=reference))
 
 
 # --- payment results -----------------------------------------------------------------------------------------------
@@ -285,7 +287,7 @@ def payments_apply():
     for priority in {notice.priority for notice in report.notices}:
         kick(get_services().redis, priority)
     flash(f"Applied {len(report.rows)} payment results from {filename or 'the file'}.")
-    return redirect(url_for("console.payments_import"))
+    return redirect(url_for("console.beneficiaries.payments_import"))
 
 
 def _import_page(*, report=None, content: str = "", filename: str = "", error: str | None = None, status_code=200):

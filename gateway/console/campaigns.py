@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from gateway.auth import current_actor, login_required
-from gateway.console import bp
 from gateway.services import get_services
 from models.campaigns import Campaign, CampaignKind, CampaignStatus
 from models.clock import lesotho_time
@@ -75,6 +74,9 @@ def _render(template: str, status: int = 200, **context):
     )
 
 
+bp = Blueprint("campaigns", __name__)
+
+
 @bp.get("/campaigns")
 @login_required
 def campaigns_list():
@@ -124,7 +126,7 @@ def campaign_compose():
             campaign_id = campaign.id
     except CampaignError as exc:
         return _compose(request.form, error=str(exc), status=403 if isinstance(exc, OutsideDistrictsError) else 400)
-    return redirect(url_for("console.campaign_preview", campaign_id=campaign_id))
+    return redirect(url_for("console.campaigns.campaign_preview", campaign_id=campaign_id))
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview")
@@ -184,4 +186,4 @@ def campaign_steer(campaign_id: int, action: str):
             campaign_id, error=str(exc), status=403 if isinstance(exc, OutsideDistrictsError) else 409
         )
     start_sending(services.redis, campaign_id, status)
-    return redirect(url_for("console.campaign_progress_page", campaign_id=campaign_id))
+    return redirect(url_for("console.campaigns.campaign_progress_page", campaign_id=campaign_id))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import Blueprint, render_template, request
 
 from gateway.auth import current_staff, login_required
-from gateway.console import bp
 from gateway.console.charts import bar_chart, column_chart
 from gateway.services import get_services
 from models.grants import format_maloti
@@ -14,6 +13,9 @@ from models.reports import dashboard as dashboard_figures
 
 # Chart labels for the periods: "Nov 2026" for months, "23 Nov" for weeks (the Monday they start on).
 PERIOD_LABELS = {Period.MONTH: "%b %Y", Period.WEEK: "%d %b"}
+
+
+bp = Blueprint("dashboard", __name__)
 
 
 @bp.get("/")

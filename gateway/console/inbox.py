@@ -6,10 +6,9 @@ A reply is an outbox row, kicked to the transactional queue after the commit.
 
 from __future__ import annotations
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from gateway.auth import current_actor, login_required
-from gateway.console import bp
 from gateway.console.campaigns import LANGUAGE_NAMES, local_time
 from gateway.services import get_services
 from models.messages import MessagePriority
@@ -50,6 +49,9 @@ DONE_MESSAGES = {
 def _districts() -> tuple[str, ...]:
     """The districts whose items this staff member sees; empty means all."""
     return current_actor().district_list
+
+
+bp = Blueprint("inbox", __name__)
 
 
 @bp.get("/inbox")
@@ -128,7 +130,7 @@ def _act(kind: str, item_id: int, done: str, action, draft: str = ""):
     except InboxError as exc:
         status = 409 if isinstance(exc, AlreadyHandledError) else 400
         return False, _item_page(kind, item_id, error=str(exc), status=status, draft=draft)
-    return True, redirect(url_for("console.inbox_item", kind=kind, item_id=item_id, done=done))
+    return True, redirect(url_for("console.inbox.inbox_item", kind=kind, item_id=item_id, done=done))
 
 
 @bp.post("/inbox/<kind>/<int:item_id>/assign")

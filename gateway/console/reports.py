@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from flask import Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from gateway.auth import client_ip, current_staff, login_required
-from gateway.console import bp
 from gateway.services import get_services
 from models.audit import record
 from models.grants import format_maloti
@@ -55,6 +54,9 @@ def _cell(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return value
+
+
+bp = Blueprint("reports", __name__)
 
 
 @bp.get("/reports")

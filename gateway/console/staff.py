@@ -7,12 +7,11 @@ deactivating their own account) and writes the audit entry in the same transacti
 
 from __future__ import annotations
 
-from flask import abort, flash, get_flashed_messages, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, get_flashed_messages, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.auth import current_actor, login_required
-from gateway.console import bp
 from gateway.services import get_services
 from models.people import DISTRICTS
 from models.staff import MIN_PASSWORD_LENGTH, ApiToken, Role, StaffError, StaffUser
@@ -61,6 +60,9 @@ def _render_detail(session: Session, user: StaffUser, status: int = 200, error: 
     return page, status
 
 
+bp = Blueprint("staff", __name__)
+
+
 @bp.get("/staff")
 @login_required(role=Role.ADMIN)
 def staff_list():
@@ -89,7 +91,7 @@ def staff_create():
         with get_services().db.session() as session:
             return _render_list(session, 400, str(exc), form)
     flash(f"Created {email}. Pass the initial password on to them in person or by phone, never by e-mail.")
-    return redirect(url_for("console.staff_list"))
+    return redirect(url_for("console.staff.staff_list"))
 
 
 @bp.get("/staff/<int:user_id>")
@@ -114,7 +116,7 @@ def staff_update(user_id: int):
             return _render_detail(session, user, 400, str(exc))
         email = user.email
     flash(f"Saved {email}." if changes else "Nothing changed.")
-    return redirect(url_for("console.staff_detail", user_id=user_id))
+    return redirect(url_for("console.staff.staff_detail", user_id=user_id))
 
 
 @bp.post("/staff/<int:user_id>/active")
@@ -130,7 +132,7 @@ def staff_set_active(user_id: int):
             return _render_detail(session, user, 400, str(exc))
         email = user.email
     flash(f"{email} is {'active again' if active else 'deactivated: they can no longer log in or use API tokens'}.")
-    return redirect(url_for("console.staff_detail", user_id=user_id))
+    return redirect(url_for("console.staff.staff_detail", user_id=user_id))
 
 
 @bp.post("/staff/<int:user_id>/tokens")
@@ -159,4 +161,4 @@ def staff_token_revoke(user_id: int, token_id: int):
         revoked = revoke_api_token(session, current_actor(), token)
         name = token.name
     flash(f"Token {name!r} is revoked." if revoked else f"Token {name!r} was already revoked.")
-    return redirect(url_for("console.staff_detail", user_id=user_id))
+    return redirect(url_for("console.staff.staff_detail", user_id=user_id))

@@ -18,7 +18,7 @@ from notifications.campaigns.lifecycle import (
     start_due_campaigns,
 )
 from notifications.campaigns.series import run_due_series
-from notifications.sms.queues import BULK_QUEUE, DRAIN_JOB_TIMEOUT_SECONDS, FAILURE_TTL_SECONDS, kick
+from notifications.sms.queues import BULK_QUEUE, DRAIN_JOB_TIMEOUT_SECONDS, FAILURE_TTL_SECONDS, FANOUT_JOB, kick
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,10 @@ KICK_EVERY_CHUNKS = 5
 
 def enqueue_fanout(connection: redis.Redis, campaign_id: int) -> bool:
     """Enqueue the fan-out unless one holds the lease; returns whether it was enqueued."""
-    from notifications.sms.jobs import fan_out_campaign
-
     if not connection.set(FANOUT_LEASE_KEY.format(campaign_id=campaign_id), 1, nx=True, ex=FANOUT_LEASE_SECONDS):
         return False
     Queue(BULK_QUEUE, connection=connection).enqueue(
-        fan_out_campaign,
+        FANOUT_JOB,
         campaign_id,
         job_timeout=DRAIN_JOB_TIMEOUT_SECONDS * 6,
         failure_ttl=FAILURE_TTL_SECONDS,

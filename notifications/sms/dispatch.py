@@ -44,7 +44,6 @@ from models.messages import (
     SystemAlert,
 )
 from models.phone import mask_phone
-from notifications.campaigns.fanout import sweep_campaigns
 from notifications.campaigns.quiet_hours import in_quiet_hours
 from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status
 from notifications.sms.provider import (
@@ -372,22 +371,22 @@ class Dispatcher:
                 session.add(SystemAlert(kind=kind, text=text))
             log.error("SMS sending paused for %ss: %s", self.settings.sms_credit_pause_seconds, text)
 
-    # -- the sweep ----------------------------------------------------------------------------------------------
+    # -- what the worker's sweep asks of the outbox -------------------------------------------------------------
 
-    def sweep(self) -> dict[str, int]:
-        """Settle messages whose worker died mid-call, move campaigns along, and enqueue drain jobs for anything
-        due. Run periodically: this is also what ends quiet hours and starts scheduled campaigns."""
-        settled = self._settle_stuck()
-        campaigns = sweep_campaigns(self.db, self.redis)
+    def kick_due(self) -> int:
+        """Enqueue a drain job for each priority that has a message due; returns how many were enqueued.
+
+        This is what sends what a commit's own kick missed (Redis was down) and what ends quiet hours."""
         kicked = 0
         with self.db.session() as session:
             for priority in MessagePriority:
                 due = session.execute(select(OutboundMessage.id).where(self._due(priority)).limit(1)).first()
                 if due is not None and kick(self.redis, priority):
                     kicked += 1
-        return {"settled": settled, "kicked": kicked, **campaigns}
+        return kicked
 
-    def _settle_stuck(self) -> int:
+    def settle_stuck(self) -> int:
+        """Settle messages left `submitting` by a worker that died mid-call; returns how many were settled."""
         now = utcnow()
         claim_cutoff = now - timedelta(seconds=self.settings.sms_claim_timeout_seconds)
         unknown_cutoff = now - timedelta(seconds=self.settings.sms_unknown_outcome_seconds)

@@ -30,6 +30,11 @@ PAUSED_KEY = "sms:paused"
 # The provider-wide token bucket of the send rate limit.
 RATE_KEY = "sms:rate"
 
+# The jobs, by dotted path: RQ imports them in the worker, so enqueueing needs no import of the job modules (which
+# themselves enqueue, through this module).
+DRAIN_JOB = "notifications.sms.jobs.drain_outbox"
+FANOUT_JOB = "notifications.sms.jobs.fan_out_campaign"
+
 # Longest a drain job may run; each job sends a slice and re-enqueues itself.
 DRAIN_JOB_TIMEOUT_SECONDS = 600
 # Failed jobs stay visible this long for operators (`rq info`); the outbox rows are the real record.
@@ -47,14 +52,12 @@ def kick(connection: redis.Redis, priority: MessagePriority | str) -> bool:
     Called after a commit that added messages. If Redis is down the messages wait in the table, and the worker's
     periodic sweep enqueues them later: a failed kick delays, it never loses.
     """
-    from notifications.sms.jobs import drain_outbox
-
     priority = MessagePriority(priority)
     try:
         if not connection.set(KICK_KEY.format(priority=priority), 1, nx=True, ex=KICK_TTL_SECONDS):
             return False
         Queue(QUEUE_FOR_PRIORITY[priority], connection=connection).enqueue(
-            drain_outbox,
+            DRAIN_JOB,
             str(priority),
             job_timeout=DRAIN_JOB_TIMEOUT_SECONDS,
             failure_ttl=FAILURE_TTL_SECONDS,

@@ -11,11 +11,26 @@ from rq import SimpleWorker
 
 from config import Settings
 from config.redis import connect
+from notifications.campaigns.fanout import sweep_campaigns
 from notifications.casework.retention import retention_pass
 from notifications.sms.queues import queues
 from notifications.sms.runtime import Runtime, set_runtime
 
 log = logging.getLogger(__name__)
+
+
+def sweep(runtime: Runtime) -> dict[str, int]:
+    """Settle messages whose worker died mid-call, move campaigns along, enqueue drain jobs for anything due,
+    and forget what is past its retention period.
+
+    Run at start-up and periodically: this is also what ends quiet hours and starts scheduled campaigns. It lives
+    here, beside the thread that runs it, because it joins the SMS transport and the campaigns, which know nothing
+    of each other's sweeps.
+    """
+    settled = runtime.dispatcher.settle_stuck()
+    campaigns = sweep_campaigns(runtime.db, runtime.redis)
+    kicked = runtime.dispatcher.kick_due()
+    return {"settled": settled, "kicked": kicked, **campaigns, **retention_pass(runtime)}
 
 
 class Sweeper(threading.Thread):
@@ -32,7 +47,7 @@ class Sweeper(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(self.runtime.settings.sweep_interval_seconds):
             try:
-                result = {**self.runtime.dispatcher.sweep(), **retention_pass(self.runtime)}
+                result = sweep(self.runtime)
                 if any(result.values()):
                     log.info("sweep: %s", result)
             except Exception:  # the sweep must outlive a Redis or database blip
@@ -51,7 +66,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     # Blocking pops need a connection without a read timeout.
     connection: redis.Redis = connect(settings.redis_url, socket_timeout=None)
     try:
-        runtime.dispatcher.sweep()
+        sweep(runtime)
         # SimpleWorker runs jobs in this process instead of forking a work horse per job: the database pool, the
         # provider's keep-alive connections and the sending threads then outlive a job, which saves a fork and a
         # rebuild on every drain slice (a slice is seconds long, so a message waits that much less to start).

@@ -12,7 +12,7 @@ from gateway.auth import login_required, token_required
 from gateway.console.auth import LOGIN_FAILED_MESSAGE
 from models.audit import AuditLog
 from models.staff import MAX_FAILED_LOGINS, ApiToken, Role, StaffUser, hash_password, issue_token, revoke_token
-from tests.factories import STAFF_PASSWORD, make_staff
+from tests.factories import LEGACY_STAFF_PASSWORD_HASH, STAFF_PASSWORD, make_staff
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -128,6 +128,16 @@ def test_a_password_change_ends_existing_sessions(client, db):
     with db.session() as session:
         session.get(StaffUser, user_id).password_hash = hash_password("a brand new password")
     assert client.get("/").status_code == 302
+
+
+def test_the_login_that_rewrites_an_old_password_hash_stays_logged_in(client, db):
+    user_id = make_staff(db, "mpho@example.org")
+    with db.session() as session:
+        session.get(StaffUser, user_id).password_hash = LEGACY_STAFF_PASSWORD_HASH
+    assert login(client, "mpho@example.org").status_code == 302
+    with db.session() as session:
+        assert session.get(StaffUser, user_id).password_hash.startswith("scrypt:")
+    assert client.get("/").status_code == 200  # the session's fingerprint is the new hash's
 
 
 def test_console_role_checks_follow_viewer_officer_admin(app, db):

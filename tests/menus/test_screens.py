@@ -14,7 +14,7 @@ import pytest
 from config import load_settings
 from menus import UssdEngine
 from menus.actions import DISPLAY_NAME_MAX_CHARS
-from menus.engine import CONTINUE_PREFIX, END_PREFIX, Hop, UssdRequest
+from menus.hop import CONTINUE_PREFIX, END_PREFIX, Hop, UssdRequest
 from menus.registration import QUESTIONS
 from menus.session import Draft, Frame, SessionState
 from menus.texts import MENU_TEXTS_DIR, menu_catalogue
@@ -120,7 +120,7 @@ def _squeeze(pages: list[str], engine: UssdEngine, language: str) -> str:
 
 
 def _squeeze_lines(engine: UssdEngine, frame: Frame, language: str, answers: dict) -> str:
-    hop = Hop(engine, UssdRequest("preview", ""), SessionState(language=language, stack=[frame]), Draft(answers))
+    hop = Hop(engine.menu, UssdRequest("preview", ""), SessionState(language=language, stack=[frame]), Draft(answers))
     lines = SCREENS[frame.screen].content(hop, frame)
     if frame.error:
         lines = [hop.t(frame.error, **frame.error_params), *lines]

@@ -24,6 +24,7 @@ from models.staff import (
     hash_password,
     issue_token,
     parse_districts,
+    password_needs_rehash,
     revoke_token,
     user_for_token,
     verify_password,
@@ -35,7 +36,7 @@ from models.staff_actions import (
     revoke_api_token,
     set_staff_active,
 )
-from tests.factories import OPERATOR, STAFF_PASSWORD, make_staff, staff_actor
+from tests.factories import LEGACY_STAFF_PASSWORD_HASH, OPERATOR, STAFF_PASSWORD, make_staff, staff_actor
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -52,17 +53,50 @@ def try_login(db, email, password, now=NOW):
 def test_password_hash_round_trip_and_the_hash_is_not_the_password():
     stored = hash_password(STAFF_PASSWORD)
     assert STAFF_PASSWORD not in stored
-    assert stored.startswith("scrypt$16384$8$1$") and len(stored.split("$")) == 6
+    assert stored.startswith("scrypt:") and not password_needs_rehash(stored)  # werkzeug's, at werkzeug's cost
     assert verify_password(STAFF_PASSWORD, stored)
     assert not verify_password(STAFF_PASSWORD + "x", stored)
     assert hash_password(STAFF_PASSWORD) != stored  # a fresh salt every time
 
 
 @pytest.mark.parametrize(
-    "stored", ["", "plain", "bcrypt$1$2$3$4$5", "scrypt$x$8$1$AAAA$AAAA", "scrypt$16384$8$1$!!$!!"]
+    "stored",
+    [
+        "",
+        "plain",
+        "bcrypt$1$2$3$4$5",
+        "scrypt$x$8$1$AAAA$AAAA",
+        "scrypt$16384$8$1$!!$!!",
+        "scrypt:x:8:1$salt$key",
+        "scrypt:3:8:1$salt$key",
+        "pbkdf2:nohash:1$salt$key",
+    ],
 )
 def test_a_malformed_stored_hash_never_matches(stored):
     assert not verify_password("anything at all", stored)
+
+
+def test_an_old_format_hash_logs_in_and_is_rewritten_in_the_new_format(db):
+    user_id = make_staff(db, "mpho@example.org")
+    with db.session() as session:
+        session.get(StaffUser, user_id).password_hash = LEGACY_STAFF_PASSWORD_HASH
+    assert isinstance(try_login(db, "mpho@example.org", STAFF_PASSWORD), StaffUser)
+    with db.session() as session:
+        rewritten = session.get(StaffUser, user_id).password_hash
+    assert rewritten.startswith("scrypt:") and verify_password(STAFF_PASSWORD, rewritten)
+    assert isinstance(try_login(db, "mpho@example.org", STAFF_PASSWORD), StaffUser)
+    with db.session() as session:
+        assert session.get(StaffUser, user_id).password_hash == rewritten  # rewritten once, not at every login
+
+
+def test_a_wrong_password_against_an_old_hash_fails_and_leaves_the_hash(db):
+    user_id = make_staff(db, "mpho@example.org")
+    with db.session() as session:
+        session.get(StaffUser, user_id).password_hash = LEGACY_STAFF_PASSWORD_HASH
+    refused = try_login(db, "mpho@example.org", STAFF_PASSWORD + "x")
+    assert isinstance(refused, LoginError) and refused.reason == LoginFailure.WRONG_PASSWORD
+    with db.session() as session:
+        assert session.get(StaffUser, user_id).password_hash == LEGACY_STAFF_PASSWORD_HASH
 
 
 def test_create_staff_normalises_email_and_districts(db):

@@ -165,7 +165,7 @@ def test_a_hung_provider_call_is_settled_by_its_delivery_report_not_resent(db, d
     with db.session() as session:
         record_delivery_report(session, accepted["id"], "Success", phone, None)
     dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0)
-    assert dispatcher.sweep()["settled"] == 1
+    assert dispatcher.settle_stuck() == 1
     dispatcher.drain(MessagePriority.TRANSACTIONAL)
     with db.session() as session:
         message = session.execute(select(OutboundMessage)).scalar_one()
@@ -182,10 +182,10 @@ def test_a_mid_call_death_with_no_report_in_the_window_is_sent_again_and_alerted
         dispatcher._claim(session, list(session.execute(select(OutboundMessage.id)).scalars()), "deadworker")
     dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0)
     time.sleep(0.01)
-    assert dispatcher.sweep()["settled"] == 0  # within the window: wait for a delivery report
+    assert dispatcher.settle_stuck() == 0  # within the window: wait for a delivery report
     assert statuses(db) == {MessageStatus.SUBMITTING: 1}
     dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0, sms_unknown_outcome_seconds=0)
-    assert dispatcher.sweep()["settled"] == 1
+    assert dispatcher.settle_stuck() == 1
     with db.session() as session:
         message = session.execute(select(OutboundMessage)).scalar_one()
         assert (message.status, message.last_error) == ("queued", "OutcomeUnknown")
@@ -229,7 +229,7 @@ def test_rows_claimed_but_never_sent_go_straight_back_to_the_queue(db, dispatche
     dispatcher._note_started("diedearly", [ROUND_MARKER])
     dispatcher.settings = sms_settings.replace(sms_claim_timeout_seconds=0)
     time.sleep(0.01)
-    assert dispatcher.sweep()["settled"] == 1
+    assert dispatcher.settle_stuck() == 1
     assert statuses(db) == {MessageStatus.QUEUED: 1}
     dispatcher.drain(MessagePriority.TRANSACTIONAL)
     assert sent_to(emulator) == [phone]
