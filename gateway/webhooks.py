@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, abort, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.logging import log_context
+from gateway.security import caller_allowed
 from gateway.services import get_services
 from menus import UssdRequest, unavailable_response, unserved_number_response
 from models.phone import PhoneNumberError, mask_phone, normalize_phone
@@ -41,8 +42,13 @@ class BadRequest(ValueError):
 
 @bp.before_request
 def require_token() -> None:
-    """When WEBHOOK_TOKEN is set, every callback must carry it as ?token=; the provider does not sign requests."""
-    expected = get_services().settings.webhook_token
+    """Only the provider may call: from WEBHOOK_ALLOWED_NETWORKS when set, and with WEBHOOK_TOKEN as ?token= when set
+    (production requires it); the provider does not sign requests."""
+    settings = get_services().settings
+    if not caller_allowed(settings):
+        log.warning("refused %s from %s: not in WEBHOOK_ALLOWED_NETWORKS", request.path, request.remote_addr)
+        abort(Response("caller not in WEBHOOK_ALLOWED_NETWORKS\n", status=403, mimetype="text/plain"))
+    expected = settings.webhook_token
     if expected and not hmac.compare_digest(request.args.get("token", "").encode(), expected.encode()):
         abort(Response("invalid or missing token\n", status=403, mimetype="text/plain"))
 

@@ -50,3 +50,7 @@ def make_staff(db, email: str, role: str = "officer", password: str = STAFF_PASS
         user = create_staff(session, email, role, password, districts)
         user.active = active
         return user.id
+
+
+# The shortest secrets production accepts (config.settings), for tests that build a production app.
+PRODUCTION_SECRETS = {"secret_key": "s" * 32, "webhook_token": "t" * 32}
