@@ -15,6 +15,7 @@ from config.redis import connect, ensure_embedded_redis
 from config.settings import default_database_url
 from menus import UssdEngine
 from models import Database
+from notifications.sms.number_limits import NumberLimits
 
 
 class Services:
@@ -31,6 +32,10 @@ class Services:
     @cached_property
     def redis(self) -> redis.Redis:
         return connect(self.redis_url)
+
+    @cached_property
+    def limits(self) -> NumberLimits:
+        return NumberLimits(self.redis, self.settings)
 
     @cached_property
     def ussd(self) -> UssdEngine:

@@ -179,6 +179,7 @@ def sms_inbound() -> Response:
     with log_context(sms=provider_id), services.db.session() as session:
         _inbound, reply = receive_sms(
             session,
+            limits=services.limits,
             provider_id=provider_id,
             phone=phone,
             text=text,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -25,6 +26,7 @@ from models.db import Database
 from models.people import Language
 from models.phone import mask_phone
 from notifications.sms.encoding import gsm7_length
+from notifications.sms.number_limits import NumberLimits
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +223,11 @@ class UssdEngine:
         self.redis = redis  # for enqueueing SMS sends after a commit; session state goes through `store`
         self.store = SessionStore(redis, settings.ussd_session_ttl_seconds, settings.registration_draft_ttl_seconds)
         self.catalogue = menu_catalogue()
+
+    @cached_property
+    def limits(self) -> NumberLimits:
+        """Per-number limits, for the few screens that owe an SMS or a call (never on a plain menu hop)."""
+        return NumberLimits(self.redis, self.settings)
 
     def text(self, key: str, language: str, **params: Any) -> str:
         """A catalogue text with its placeholders filled, the keypad codes included."""
