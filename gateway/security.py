@@ -11,6 +11,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from config import Settings
 from gateway.auth import json_error
@@ -28,6 +29,10 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 # Every answer may hold personal data (a console page, an export, an API answer, a USSD screen): no cache keeps it.
 CACHE_CONTROL = "no-store"
 NONCE_BYTES = 16
+# The last page number a paged list accepts: far past any real list, small enough that its offset fits every database.
+MAX_PAGE = 1_000_000
+# The largest id a route accepts: PostgreSQL's `integer`, the type of every primary key.
+MAX_ROW_ID = 2**31 - 1
 API_PREFIX = "/api/"
 
 
@@ -66,7 +71,18 @@ def caller_allowed(settings: Settings) -> bool:
     return caller is not None and _within(caller, settings.webhook_allowed_networks)
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every route: at most a database integer, so `/campaigns/99999999999999999999` is a 404, not
+    an overflow inside the database driver (a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
+    """Before the blueprints: routes take the `int` converter when they are registered."""
+    app.url_map.converters["int"] = RowIdConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     production = settings.is_production

@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from gateway.auth import client_ip, login_required
 from gateway.console import bp
+from gateway.security import MAX_PAGE
 from gateway.services import get_services
 from models.campaigns import Campaign, CampaignKind, CampaignStatus
 from models.grants import GrantStatus
@@ -79,7 +80,7 @@ def _render(template: str, status: int = 200, **context):
 @login_required
 def campaigns_list():
     """Every campaign, newest first, with its counters."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
     with get_services().db.session() as session:
         total = session.execute(select(func.count()).select_from(Campaign)).scalar_one()
         campaigns = session.execute(
