@@ -35,11 +35,6 @@ from tests.factories import make_staff, next_phone, register
 _provider_ids = itertools.count(1)
 
 
-@pytest.fixture
-def limits(redis, settings) -> NumberLimits:
-    return NumberLimits(redis, settings)
-
-
 def incoming(db, limits: NumberLimits, phone: str, text: str, served: bool = True) -> int:
     """An SMS arriving through the real inbound rules; returns its id."""
     with db.session() as session:
