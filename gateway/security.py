@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -34,6 +35,9 @@ MAX_PAGE = 1_000_000
 # The largest id a route accepts: PostgreSQL's `integer`, the type of every primary key.
 MAX_ROW_ID = 2**31 - 1
 API_PREFIX = "/api/"
+# Callbacks read their own body (gateway/webhooks.py checks its fields); parsing it here would consume it.
+WEBHOOK_PREFIX = "/webhooks/"
+NUL = "\x00"
 
 
 def csp_nonce() -> str:
@@ -80,11 +84,40 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def refuse_nul_characters() -> Response | None:
+    """400 for a NUL character in the query, a form or a JSON body: no person types one, and PostgreSQL cannot
+    store one (it would be a 500 deep inside a query)."""
+    if request.path.startswith(WEBHOOK_PREFIX):
+        return None
+    sent = [request.args.to_dict(flat=False)]
+    if request.is_json:
+        sent.append(request.get_json(silent=True))
+    elif request.method in ("POST", "PUT", "PATCH"):
+        sent.append(request.form.to_dict(flat=False))
+    if not any(_holds_nul(part) for part in sent):
+        return None
+    reason = "the request holds a NUL character"
+    if request.path.startswith(API_PREFIX):
+        return json_error(400, reason)
+    return Response(reason + "\n", status=400, mimetype="text/plain")
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Before the blueprints: routes take the `int` converter when they are registered."""
     app.url_map.converters["int"] = RowIdConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.before_request(refuse_nul_characters)
     production = settings.is_production
 
     @app.after_request

@@ -66,3 +66,13 @@ def test_api_pages_and_ids_past_the_database_integers_are_refused(client, db):
     assert from_api.status_code == 400 and "page" in from_api.get_json()["error"]
     missing = client.get("/api/v1/campaigns/99999999999999999999", headers=bearer(db, email="second@example.org"))
     assert missing.status_code == 404 and missing.get_json()["error"]
+
+
+def test_a_nul_character_anywhere_is_a_400_with_a_reason(client, db):
+    headers = bearer(db)
+    sent = client.post("/api/v1/campaigns", json={"name": "x", "text_en": "x", "text_st": "\u0000"}, headers=headers)
+    assert sent.status_code == 400 and "NUL" in sent.get_json()["error"]
+    searched = client.get("/api/v1/beneficiaries?q=a%00b", headers=headers)
+    assert searched.status_code == 400 and "NUL" in searched.get_json()["error"]
+    console = client.get("/login?next=%00")
+    assert console.status_code == 400 and console.mimetype == "text/plain"
