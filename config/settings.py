@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 DEVELOPMENT = "development"
 TEST = "test"
 PRODUCTION = "production"
 ENVIRONMENTS = (DEVELOPMENT, TEST, PRODUCTION)
+
+# The shortest secrets production accepts: a guessable webhook token lets anyone forge a USSD hop (and read a
+# stranger's grant) or an inbound STOP; a short SECRET_KEY lets anyone forge a staff session cookie.
+MIN_WEBHOOK_TOKEN_CHARS = 32
+MIN_SECRET_KEY_BYTES = 32
+
+# The development keys of national IDs at rest (models.crypto): derived from fixed, published text, so they protect
+# nothing, and production refuses them; development and tests use these so that `make dev` needs no setup.
+DEVELOPMENT_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"returnee-gateway development encryption key; never for real data").digest()
+).decode()
+DEVELOPMENT_HASH_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"returnee-gateway development hash key; never for real data").digest()
+).decode()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Where development state lives (the SQLite file, the embedded Redis socket); ignored by git.
@@ -61,15 +78,26 @@ def _quiet_hours(name: str, raw: str) -> tuple[str, str] | None:
     return start, end
 
 
+def _networks(name: str, raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated CIDRs (`196.201.214.0/24, 10.0.0.5`); a bare address is a network of one."""
+    try:
+        return tuple(ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be comma-separated networks like 196.201.214.0/24, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """The gateway's settings. Field names are the environment variable names in lower case."""
 
-    app_env: str = DEVELOPMENT  # development, test or production; production refuses unsafe defaults
-    secret_key: str = ""  # Flask secret; required in production
+    app_env: str = PRODUCTION  # development, test or production; unset is production, which refuses unsafe defaults
+    secret_key: str = ""  # Flask secret; in production at least 32 bytes
     database_url: str = ""  # SQLAlchemy URL; SQLite file under var/ when empty
     redis_url: str = ""  # sessions and queues; empty starts an embedded Redis (development and test only)
-    webhook_token: str = ""  # when set, every /webhooks/ request must carry ?token=<this>, else 403
+    webhook_token: str = ""  # every /webhooks/ request must carry ?token=<this>, else 403; production: 32+ chars
+    webhook_allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()  # CIDRs that may call /webhooks/; empty: any
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # CIDRs of proxies whose X-Forwarded-For is believed
+    max_content_length: int = 4 * 1024 * 1024  # largest request body in bytes (413 above); over the 2 MB import
     at_username: str = "sandbox"  # Africa's Talking application user name
     at_api_key: str = ""  # Africa's Talking API key
     at_sender_id: str = ""  # sender ID or short code; empty lets the provider choose
@@ -98,6 +126,9 @@ class Settings:
     retention_delivery_report_days: int = 30  # unmatched delivery reports (needed for minutes, kept for support)
     retention_audit_days: int = 2555  # audit entries: seven years, the donor's audit horizon
     retention_unregistered_days: int = 365  # numbers that never registered and went quiet: contact and free text
+    covid_tips_sms_per_day: int = 1  # COVID-19 tips SMS one number can ask for in 24 hours (USSD)
+    keyword_replies_per_hour: int = 3  # answers to HELP/STOP/START (and Sesotho) one number gets in an hour
+    open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
 
     @property
     def is_production(self) -> bool:
@@ -137,6 +168,12 @@ _PARSERS = {
     "retention_delivery_report_days": _int,
     "retention_audit_days": _int,
     "retention_unregistered_days": _int,
+    "webhook_allowed_networks": _networks,
+    "trusted_proxies": _networks,
+    "max_content_length": _int,
+    "covid_tips_sms_per_day": _int,
+    "keyword_replies_per_hour": _int,
+    "open_callbacks_per_number": _int,
 }
 
 
@@ -160,14 +197,32 @@ def _check(settings: Settings) -> None:
     if settings.app_env not in ENVIRONMENTS:
         raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {settings.app_env!r}")
     if settings.is_production:
-        if not settings.secret_key:
-            raise SettingsError("SECRET_KEY is required in production")
+        if len(settings.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise SettingsError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production (APP_ENV unset means"
+                " production): staff sessions are signed with it"
+            )
+        if len(settings.webhook_token) < MIN_WEBHOOK_TOKEN_CHARS:
+            raise SettingsError(
+                f"WEBHOOK_TOKEN must be at least {MIN_WEBHOOK_TOKEN_CHARS} characters in production (APP_ENV unset"
+                " means production): without it anyone can forge provider callbacks"
+            )
         if not settings.redis_url:
             raise SettingsError("REDIS_URL is required in production (the embedded Redis is for development)")
         if not settings.database_url:
             raise SettingsError("DATABASE_URL is required in production")
         if not settings.data_encryption_key or not settings.data_hash_key:
             raise SettingsError("DATA_ENCRYPTION_KEY and DATA_HASH_KEY are required in production (national IDs)")
+        if {DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_HASH_KEY} & {
+            key.strip() for key in f"{settings.data_encryption_key},{settings.data_hash_key}".split(",")
+        }:
+            raise SettingsError("DATA_ENCRYPTION_KEY and DATA_HASH_KEY must not be the published development keys")
+    if min(settings.covid_tips_sms_per_day, settings.keyword_replies_per_hour, settings.open_callbacks_per_number) < 0:
+        raise SettingsError(
+            "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR and OPEN_CALLBACKS_PER_NUMBER must not be negative"
+        )
+    if settings.max_content_length < 1:
+        raise SettingsError("MAX_CONTENT_LENGTH must be positive")
     if settings.ussd_max_chars < 60:
         raise SettingsError("USSD_MAX_CHARS below 60 cannot hold a menu")
     if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0 or settings.sms_send_concurrency < 1:

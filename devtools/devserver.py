@@ -64,7 +64,7 @@ def dev_command(host: str, port: int) -> None:
         click.echo(f"provider: emulator at {env['AT_API_BASE_URL']} (inbox: {env['AT_API_BASE_URL']}/inbox/<phone>)")
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     children.append(subprocess.Popen([*flask, "worker"], env=env))
-    click.echo(f"USSD:     {base}/webhooks/at/ussd  (try: flask --app wsgi ussd-sim --phone +26658000001)")
+    click.echo(f"USSD:     {base}/webhooks/at/ussd  (try: python -m devtools.simulator --phone +26658000001)")
     web = subprocess.Popen([*flask, "run", "--host", host, "--port", str(port), "--no-reload"], env=env)
     children.append(web)
     try:

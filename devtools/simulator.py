@@ -62,3 +62,8 @@ def ussd_sim_command(phone, url, service_code, network_code, token, latest_only)
             return
         answers.append(reply)
         text = reply if latest_only else "*".join(answers)
+
+
+if __name__ == "__main__":
+    # `python -m devtools.simulator --phone ...`: the simulator only speaks HTTP, so it needs no app and no settings.
+    ussd_sim_command()

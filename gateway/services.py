@@ -16,6 +16,7 @@ from config.settings import default_database_url
 from menus import UssdEngine
 from models import Database
 from models.crypto import install_data_keys, keys_of
+from notifications.sms.number_limits import NumberLimits
 
 
 class Services:
@@ -33,6 +34,10 @@ class Services:
     @cached_property
     def redis(self) -> redis.Redis:
         return connect(self.redis_url)
+
+    @cached_property
+    def limits(self) -> NumberLimits:
+        return NumberLimits(self.redis, self.settings)
 
     @cached_property
     def ussd(self) -> UssdEngine:

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, abort, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.logging import log_context
+from gateway.security import caller_allowed
 from gateway.services import get_services
 from menus import UssdRequest, unavailable_response, unserved_number_response
 from models.phone import PhoneNumberError, mask_phone, normalize_phone
@@ -33,6 +34,8 @@ USSD_END_STATUSES = frozenset({"Success", "Incomplete", "Failed"})
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 30
 URLENCODED = "application/x-www-form-urlencoded"
+# The largest count (hops, milliseconds) a callback may carry: the database column is a 32-bit integer.
+MAX_COUNT = 2**31 - 1
 
 
 class BadRequest(ValueError):
@@ -41,8 +44,13 @@ class BadRequest(ValueError):
 
 @bp.before_request
 def require_token() -> None:
-    """When WEBHOOK_TOKEN is set, every callback must carry it as ?token=; the provider does not sign requests."""
-    expected = get_services().settings.webhook_token
+    """Only the provider may call: from WEBHOOK_ALLOWED_NETWORKS when set, and with WEBHOOK_TOKEN as ?token= when set
+    (production requires it); the provider does not sign requests."""
+    settings = get_services().settings
+    if not caller_allowed(settings):
+        log.warning("refused %s from %s: not in WEBHOOK_ALLOWED_NETWORKS", request.path, request.remote_addr)
+        abort(Response("caller not in WEBHOOK_ALLOWED_NETWORKS\n", status=403, mimetype="text/plain"))
+    expected = settings.webhook_token
     if expected and not hmac.compare_digest(request.args.get("token", "").encode(), expected.encode()):
         abort(Response("invalid or missing token\n", status=403, mimetype="text/plain"))
 
@@ -81,17 +89,22 @@ def _field(form: dict[str, str], name: str, *, required: bool = True, max_length
         return ""
     if len(value) > max_length:
         raise BadRequest(f"form field {name} is longer than {max_length} characters")
+    if "\x00" in value:  # no provider sends one, and PostgreSQL cannot store it
+        raise BadRequest(f"form field {name} holds a NUL character")
     return value
 
 
 def _optional_int(form: dict[str, str], name: str) -> int | None:
-    raw = form.get(name, "").strip()
+    raw = _field(form, name, required=False, max_length=20).strip()
     if not raw:
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise BadRequest(f"form field {name} must be a whole number, got {raw!r}") from None
+    if not 0 <= value <= MAX_COUNT:
+        raise BadRequest(f"form field {name} must be from 0 to {MAX_COUNT}")
+    return value
 
 
 def _plain(text: str) -> Response:
@@ -150,7 +163,7 @@ def ussd_events() -> Response:
         "duration_ms": _optional_int(form, "durationInMillis"),
         "cost": _field(form, "cost", required=False, max_length=32) or None,
         "error_message": _field(form, "errorMessage", required=False, max_length=1000) or None,
-        "ended_at": _parse_date(form.get("date", "")),
+        "ended_at": _parse_date(_field(form, "date", required=False, max_length=40)),
     }
     with log_context(session=session_id), services.db.session() as session:
         record_session_end(session, session_id=session_id, phone=phone, status=status[:20], **fields)
@@ -161,11 +174,14 @@ def ussd_events() -> Response:
 def sms_inbound() -> Response:
     """An SMS to the programme. 200 as soon as it is stored: the provider re-sends whatever it does not see answered."""
     form = _read_form()
+    # A NUL in a message is a gateway's encoding slip (GSM-7 writes @ as 0x00); keep the message rather than refuse
+    # it, which would only make the provider re-send it for ever. PostgreSQL cannot store a NUL.
+    form["text"] = form.get("text", "").replace("\x00", " ")
     services = get_services()
     provider_id = _field(form, "id", max_length=100)
     raw_phone = _field(form, "from", max_length=32)
     text = _field(form, "text", required=False, max_length=2000)
-    sent_at = _parse_date(form.get("date", ""))
+    sent_at = _parse_date(_field(form, "date", required=False, max_length=40))
     try:
         phone, served = normalize_phone(raw_phone), True
     except PhoneNumberError:
@@ -173,6 +189,7 @@ def sms_inbound() -> Response:
     with log_context(sms=provider_id), services.db.session() as session:
         _inbound, reply = receive_sms(
             session,
+            limits=services.limits,
             provider_id=provider_id,
             phone=phone,
             text=text,
@@ -212,9 +229,9 @@ def _parse_date(raw: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves it past year 1 or 9999
         raise BadRequest(f"form field date is not a date: {raw!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def init_app(app: Flask) -> None:

@@ -16,7 +16,8 @@ from models.messages import MessageKind, MessagePriority
 from models.people import contact_alerts_on, contact_id, contact_language, registered_reference, save_contact_choice
 from models.phone import mask_phone
 from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError, register_beneficiary
-from models.requests import add_callback_request, add_feedback
+from models.requests import add_callback_request, add_feedback, count_open_callbacks
+from notifications.sms.number_limits import CALLBACK, COVID_TIPS
 from notifications.sms.outbox import Recipient, record_owed_message
 from notifications.sms.queues import kick
 
@@ -189,9 +190,14 @@ def set_alerts(hop: Hop, on: bool) -> None:
 
 
 def send_covid_tips(hop: Hop) -> None:
-    """Owe one COVID-19 tips SMS; asking again in the same session only says it is on its way."""
+    """Owe one COVID-19 tips SMS; asking again in the same session only says it is on its way, and past the
+    number's daily limit (COVID_TIPS_SMS_PER_DAY) nothing is owed: the programme pays for every SMS."""
     if hop.state.tips_sent:
         hop.push("notice", text="covid.tips_already")
+        return
+    if not hop.engine.limits.allow(COVID_TIPS, hop.phone):
+        log.info("COVID-19 tips refused for %s: daily limit reached", mask_phone(hop.phone))
+        hop.push("notice", text="covid.tips_limit")
         return
     with hop.database.connection() as db:
         recipient = Recipient(hop.phone, contact_id(db, hop.phone), hop.language)
@@ -202,10 +208,25 @@ def send_covid_tips(hop: Hop) -> None:
 
 
 def request_callback(hop: Hop, topic: str) -> None:
-    with hop.database.connection() as db:
-        add_callback_request(db, contact_id(db, hop.phone), topic)
+    """A call-back request, unless the number has OPEN_CALLBACKS_PER_NUMBER waiting for staff already (or another
+    request of it is being recorded this instant): staff time is the programme's, and one call answers them all."""
+    with hop.engine.limits.guard(CALLBACK, hop.phone) as held:
+        added = held and _add_callback_within_limit(hop, topic)
+    if not added:
+        log.info("call-back request refused for %s: one is already open", mask_phone(hop.phone))
+        hop.end("contact.callback_open")
+        return
     log.info("call-back requested about %s by %s", topic, mask_phone(hop.phone))
     hop.end("contact.callback_thanks")
+
+
+def _add_callback_within_limit(hop: Hop, topic: str) -> bool:
+    with hop.database.connection() as db:
+        contact = contact_id(db, hop.phone)
+        if count_open_callbacks(db, contact) >= hop.settings.open_callbacks_per_number:
+            return False
+        add_callback_request(db, contact, topic)
+    return True
 
 
 def clean_feedback(text: str) -> str:

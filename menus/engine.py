@@ -8,6 +8,7 @@ writes the state back in one round trip. Nothing slow (SMS sending) happens here
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -22,6 +23,7 @@ from menus.tree import END_TEXTS, SCREENS
 from models.db import Database
 from models.people import Language
 from models.phone import mask_phone
+from notifications.sms.number_limits import NumberLimits
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class UssdEngine:
             screens=SCREENS,
             end_texts=END_TEXTS,
         )
+
+    @cached_property
+    def limits(self) -> NumberLimits:
+        """Per-number limits, for the few screens that owe an SMS or a call (never on a plain menu hop)."""
+        return NumberLimits(self.redis, self.settings)
 
     def text(self, key: str, language: str, **params: Any) -> str:
         """A catalogue text with its placeholders filled, the keypad codes included."""

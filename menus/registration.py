@@ -25,8 +25,10 @@ HOUSEHOLD_MIN, HOUSEHOLD_MAX = 1, 30
 MIN_AGE_YEARS, MAX_AGE_YEARS = 15, 100
 # The programme serves those who came back since this year.
 FIRST_RETURN_YEAR = 1990
-# Punctuation a name may hold besides letters and spaces (Mohale's, Tau-Mokoena, Ntate M. Letsie).
-NAME_PUNCTUATION = frozenset(" '-.")
+# Punctuation a name or village may hold besides letters (and, for a village, digits): Mohale's, Tau-Mokoena,
+# Ntate M. Letsie, Ha Abia (Maseru). Nothing else: these answers end up in staff spreadsheets, where `=`, `+` or `@`
+# could start a formula (docs/security.md).
+NAME_PUNCTUATION = frozenset(" '-.,()")
 # The answer key of the consent screen: set (True) once the person agreed; it is not part of the beneficiary.
 CONSENT = "consent"
 
@@ -106,8 +108,8 @@ def parse_year_of_return(text: str, answers: Mapping[str, Any]) -> int:
 
 def parse_village(text: str, _answers: Mapping[str, Any]) -> str:
     village = collapse_spaces(text)
-    printable = all(char in GSM7_BASIC and char.isprintable() for char in village)
-    if not (VILLAGE_MIN_CHARS <= len(village) <= VILLAGE_MAX_CHARS) or not printable:
+    allowed = all((char.isalnum() and char in GSM7_BASIC) or char in NAME_PUNCTUATION for char in village)
+    if not (VILLAGE_MIN_CHARS <= len(village) <= VILLAGE_MAX_CHARS) or not allowed:
         raise InvalidAnswer("error.village")
     if not any(char.isalpha() for char in village):
         raise InvalidAnswer("error.village")

@@ -41,6 +41,7 @@ END_TEXTS = frozenset(
         "registration.already",
         "registration.failed",
         "contact.callback_thanks",
+        "contact.callback_open",
         "contact.problem_thanks",
     }
 )

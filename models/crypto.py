@@ -28,16 +28,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
-from config.settings import Settings, load_settings
-
-# The development keys: derived from fixed, published text, so they protect nothing. Production refuses to start
-# without real keys (config/settings.py); development and tests use these so that `make dev` needs no setup.
-DEVELOPMENT_ENCRYPTION_KEY = base64.urlsafe_b64encode(
-    hashlib.sha256(b"returnee-gateway development encryption key; never for real data").digest()
-).decode()
-DEVELOPMENT_HASH_KEY = base64.urlsafe_b64encode(
-    hashlib.sha256(b"returnee-gateway development hash key; never for real data").digest()
-).decode()
+from config.settings import DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_HASH_KEY, Settings, load_settings
 
 
 class DataKeyError(ValueError):

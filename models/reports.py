@@ -10,7 +10,6 @@ gives the same figures whenever it is run. Days, weeks and months are Lesotho da
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from models.grants import Grant, GrantStatus
 from models.messages import MESSAGE_GROUPS, SENT_GROUPS, MessageGroup, MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Sex
 from models.requests import CallbackRequest
+from models.spreadsheet import csv_writer
 from models.staff import Role, StaffUser
 
 # Age bands the donor reports by: (label, lowest age, highest age); None is open-ended. Registration accepts ages
@@ -527,7 +527,7 @@ def status_label(status: str) -> str:
 def to_csv(table: ReportTable) -> str:
     """The table as CSV (comma-separated, header first, totals last); amounts as plain numbers, e.g. 1500.00."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(table.columns)
     writer.writerows(table.rows)
     writer.writerow(table.totals)

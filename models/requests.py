@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, insert
+from sqlalchemy import ForeignKey, String, Text, bindparam, func, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TimestampMixin, UtcDateTime
@@ -43,6 +43,18 @@ _ADD_FEEDBACK = insert(Feedback.__table__)
 
 def add_callback_request(db: Executor, contact_id: int, topic: str) -> None:
     db.execute(_ADD_CALLBACK, {"contact_id": contact_id, "topic": topic})
+
+
+_OPEN_CALLBACKS = (
+    select(func.count())
+    .select_from(CallbackRequest)
+    .where(CallbackRequest.contact_id == bindparam("contact_id"), CallbackRequest.handled_at.is_(None))
+)
+
+
+def count_open_callbacks(db: Executor, contact_id: int) -> int:
+    """Call-back requests of this contact that staff have not handled yet."""
+    return db.execute(_OPEN_CALLBACKS, {"contact_id": contact_id}).scalar_one()
 
 
 def add_feedback(db: Executor, contact_id: int, text: str) -> None:

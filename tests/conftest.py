@@ -25,6 +25,7 @@ from devtools.emulator import SERVE_POLL_SECONDS, EmulatorServer, EmulatorState
 from models import Base, Database
 from models.crypto import current_keys, install_data_keys
 from models.migrate import upgrade
+from notifications.sms.number_limits import NumberLimits
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
@@ -103,6 +104,12 @@ def db(database_url):
 @pytest.fixture
 def settings(database_url, redis_url):
     return load_settings({}, app_env="test", database_url=database_url, redis_url=redis_url, secret_key="test")
+
+
+@pytest.fixture
+def limits(redis, settings) -> NumberLimits:
+    """The per-number SMS and call-back limits on the test's Redis, for tests that call `receive_sms` directly."""
+    return NumberLimits(redis, settings)
 
 
 @pytest.fixture

@@ -63,3 +63,11 @@ def staff_actor(session, email: str, via: Via = Via.CONSOLE, ip: str | None = No
 
 # An operator at the server's terminal: full authority, named `cli:tester` in the audit log.
 OPERATOR = Actor.operator("tester")
+# The shortest secrets production accepts (config.settings), and data keys of its own (not the development ones),
+# for tests that build a production app.
+PRODUCTION_SECRETS = {
+    "secret_key": "s" * 32,
+    "webhook_token": "t" * 32,
+    "data_encryption_key": "KtWMA1lBqfjvv8Deqv51Cx1_6HrOCWgI93n-hYBH_Js=",
+    "data_hash_key": "rU3hUvleQ2zGC5slb2WJbT-0rS5db5Z3-AeqMXkHU0Q=",
+}

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy import select
 
 from gateway.auth import current_actor, json_error, token_required
+from gateway.security import MAX_PAGE
 from gateway.services import get_services
 from models.campaigns import Campaign
 from models.clock import as_utc
@@ -72,7 +73,7 @@ OPENAPI_PATHS = {
         "get": {
             "summary": "Campaigns, newest first, with their counters",
             "parameters": [
-                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": MAX_PAGE_SIZE}},
             ],
             "responses": {"200": {"description": "`campaigns`, `page` and `more`"}},
@@ -156,8 +157,8 @@ def api_campaigns_list() -> Response:
     """Campaigns newest first, a page at a time."""
     page = request.args.get("page", 1, type=int)
     limit = request.args.get("limit", DEFAULT_PAGE_SIZE, type=int)
-    if page < 1 or not 1 <= limit <= MAX_PAGE_SIZE:
-        return json_error(400, f"page must be 1 or more and limit between 1 and {MAX_PAGE_SIZE}")
+    if not 1 <= page <= MAX_PAGE or not 1 <= limit <= MAX_PAGE_SIZE:
+        return json_error(400, f"page must be 1 to {MAX_PAGE} and limit between 1 and {MAX_PAGE_SIZE}")
     with get_services().db.session() as session:
         # One more than asked, to know whether another page follows.
         campaigns = (

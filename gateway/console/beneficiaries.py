@@ -6,7 +6,6 @@ district, how a grant moves and what an import checks all live there. Every page
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 
@@ -39,6 +38,7 @@ from models.search import (
     parse_filters,
     search_beneficiaries,
 )
+from models.spreadsheet import csv_writer
 from models.staff import Role, StaffUser
 from notifications.casework.grants import GrantNotFoundError, move_grant_for
 from notifications.casework.payments import (
@@ -137,7 +137,7 @@ def export_beneficiaries():
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv_writer(buffer)
         writer.writerow(EXPORT_COLUMNS)
         with db.session() as session:
             for row in iter_beneficiaries(session, staff, filters):

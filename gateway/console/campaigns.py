@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from gateway.auth import current_actor, login_required
+from gateway.security import MAX_PAGE
 from gateway.services import get_services
 from models.campaigns import Campaign, CampaignKind, CampaignStatus
 from models.clock import lesotho_time
@@ -81,7 +82,7 @@ bp = Blueprint("campaigns", __name__)
 @login_required
 def campaigns_list():
     """Every campaign, newest first, with its counters."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
     with get_services().db.session() as session:
         total = session.execute(select(func.count()).select_from(Campaign)).scalar_one()
         campaigns = session.execute(

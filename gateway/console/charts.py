@@ -41,7 +41,7 @@ def _open(title: str, width: int, height: int, items: Sequence[Item]) -> str:
     description = "; ".join(f"{label}: {_number(value)}" for label, value in items) or "no data"
     return (
         f'<svg class="chart" role="img" aria-labelledby="{chart_id}-t {chart_id}-d" viewBox="0 0 {width} {height}" '
-        f'width="100%" style="max-width:{width}px" font-size="{FONT_SIZE}" fill="{TEXT_COLOUR}" '
+        f'width="{width}" height="{height}" font-size="{FONT_SIZE}" fill="{TEXT_COLOUR}" '
         f'xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(description)}</desc>'
     )

@@ -13,6 +13,7 @@ from models.clock import utcnow
 from models.messages import InboundMessage, MessageKind, OutboundMessage
 from models.people import Language, find_contact, get_or_create_contact
 from models.phone import mask_phone
+from notifications.sms.number_limits import KEYWORD_REPLY, NumberLimits
 from notifications.sms.outbox import owe_message
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def parse_keyword(text: str) -> tuple[str, str] | None:
 def receive_sms(
     session: Session,
     *,
+    limits: NumberLimits,
     provider_id: str,
     phone: str,
     text: str,
@@ -50,6 +52,8 @@ def receive_sms(
     """Store and act on one incoming SMS; (None, None) when the provider re-sent one we already have.
 
     `served` is False for numbers outside Lesotho and South Africa: they are stored for staff, never answered.
+    A keyword always acts (a STOP is never ignored), but is answered at most KEYWORD_REPLIES_PER_HOUR times an hour
+    per number: anyone can text the programme, and the programme pays for every reply.
     """
     if session.execute(select(InboundMessage.id).where(InboundMessage.provider_id == provider_id)).first():
         return None, None
@@ -82,6 +86,9 @@ def receive_sms(
     elif action == START:
         contact.alerts_on = True
     inbound.handled_at = utcnow()
+    if not limits.allow(KEYWORD_REPLY, phone):
+        log.info("inbound SMS %s from %s: keyword %s, over the hourly limit", provider_id, mask_phone(phone), action)
+        return inbound, None
     reply = owe_message(session, contact, MessageKind.KEYWORD_REPLY, text_key=f"keyword.{action}", language=language)
     log.info("inbound SMS %s from %s: keyword %s", provider_id, mask_phone(phone), action)
     return inbound, reply

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from gateway.auth import login_required, token_required
 from gateway.console.auth import LOGIN_FAILED_MESSAGE
 from models.audit import AuditLog
 from models.staff import MAX_FAILED_LOGINS, ApiToken, Role, StaffUser, hash_password, issue_token, revoke_token
-from tests.factories import LEGACY_STAFF_PASSWORD_HASH, STAFF_PASSWORD, make_staff
+from tests.factories import LEGACY_STAFF_PASSWORD_HASH, PRODUCTION_SECRETS, STAFF_PASSWORD, make_staff
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -67,8 +66,7 @@ def test_login_sets_an_httponly_lax_session_cookie_and_the_start_page_says_who(c
 
 
 def test_the_session_cookie_is_secure_in_production(make_app, db):
-    keys = {"data_encryption_key": Fernet.generate_key().decode(), "data_hash_key": Fernet.generate_key().decode()}
-    assert make_app(app_env="production", **keys).config["SESSION_COOKIE_SECURE"] is True
+    assert make_app(app_env="production", **PRODUCTION_SECRETS).config["SESSION_COOKIE_SECURE"] is True
 
 
 @pytest.mark.parametrize("case", ["wrong password", "unknown email", "disabled", "locked"])

