@@ -27,6 +27,10 @@ from models.crypto import current_keys, install_data_keys
 from models.migrate import upgrade
 from notifications.sms.number_limits import NumberLimits
 
+# The tests choose their environment: a process without APP_ENV is production (config.settings), and code that
+# reads its settings from the environment (models.crypto's keys, worker subprocesses) must see the test one.
+os.environ.setdefault("APP_ENV", "test")
+
 LOOPBACK = "127.0.0.1"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 

@@ -38,6 +38,8 @@ def production_environ(**changes) -> dict[str, str]:
         "APP_ENV": PRODUCTION,
         "SECRET_KEY": PRODUCTION_SECRETS["secret_key"],
         "WEBHOOK_TOKEN": PRODUCTION_SECRETS["webhook_token"],
+        "DATA_ENCRYPTION_KEY": PRODUCTION_SECRETS["data_encryption_key"],
+        "DATA_HASH_KEY": PRODUCTION_SECRETS["data_hash_key"],
         "DATABASE_URL": "sqlite://",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
     }

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from config.settings import SettingsError, load_settings
+from config.settings import DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_HASH_KEY, SettingsError, load_settings
 from models.crypto import DataKeyError, DataKeys, install_data_keys
 from models.migrate import downgrade, upgrade
 from models.people import Beneficiary, find_beneficiary_by_reference
@@ -14,7 +14,7 @@ from models.registration import NationalIdTakenError, register_beneficiary
 from models.rotation import rotate_national_ids
 from models.search import BeneficiaryFilters, search_beneficiaries
 from models.staff import find_staff
-from tests.factories import answers, make_staff, next_phone, register
+from tests.factories import PRODUCTION_SECRETS, answers, make_staff, next_phone, register
 
 # The revision before national IDs were encrypted.
 PLAIN_ID_REVISION = "9b4add0b6476"
@@ -95,12 +95,26 @@ def test_the_rotate_key_command_reencrypts_under_the_first_key(make_app, db, red
     assert DataKeys((new,), HASH_KEY).decrypt(token) == "CLI12345"
 
 
-def test_production_refuses_to_start_without_the_data_keys():
-    production = {"APP_ENV": "production", "SECRET_KEY": "s", "REDIS_URL": "redis://x", "DATABASE_URL": "sqlite://"}
+def test_production_refuses_to_start_without_the_data_keys_or_with_the_development_ones():
+    production = {
+        "APP_ENV": "production",
+        "SECRET_KEY": PRODUCTION_SECRETS["secret_key"],
+        "WEBHOOK_TOKEN": PRODUCTION_SECRETS["webhook_token"],
+        "REDIS_URL": "redis://x",
+        "DATABASE_URL": "sqlite://",
+    }
     with pytest.raises(SettingsError, match="DATA_ENCRYPTION_KEY"):
         load_settings(production)
     key = Fernet.generate_key().decode()
-    load_settings({**production, "DATA_ENCRYPTION_KEY": key, "DATA_HASH_KEY": HASH_KEY})
+    for encryption_key, hash_key in (
+        (DEVELOPMENT_ENCRYPTION_KEY, HASH_KEY),
+        (f"{key},{DEVELOPMENT_ENCRYPTION_KEY}", HASH_KEY),
+        (key, DEVELOPMENT_HASH_KEY),
+    ):
+        with pytest.raises(SettingsError, match="development keys"):
+            load_settings({**production, "DATA_ENCRYPTION_KEY": encryption_key, "DATA_HASH_KEY": hash_key})
+    settings = load_settings({**production, "DATA_ENCRYPTION_KEY": key, "DATA_HASH_KEY": HASH_KEY})
+    assert settings.data_encryption_key == key
 
 
 def test_the_migration_encrypts_the_ids_that_exist_and_drops_the_plain_column(database_url, db):
