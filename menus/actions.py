@@ -195,7 +195,7 @@ def send_covid_tips(hop: Hop) -> None:
     if hop.state.tips_sent:
         hop.push("notice", text="covid.tips_already")
         return
-    if not hop.engine.limits.allow(COVID_TIPS, hop.phone):
+    if not hop.limits.allow(COVID_TIPS, hop.phone):
         log.info("COVID-19 tips refused for %s: daily limit reached", mask_phone(hop.phone))
         hop.push("notice", text="covid.tips_limit")
         return
@@ -210,7 +210,7 @@ def send_covid_tips(hop: Hop) -> None:
 def request_callback(hop: Hop, topic: str) -> None:
     """A call-back request, unless the number has OPEN_CALLBACKS_PER_NUMBER waiting for staff already (or another
     request of it is being recorded this instant): staff time is the programme's, and one call answers them all."""
-    with hop.engine.limits.guard(CALLBACK, hop.phone) as held:
+    with hop.limits.guard(CALLBACK, hop.phone) as held:
         added = held and _add_callback_within_limit(hop, topic)
     if not added:
         log.info("call-back request refused for %s: one is already open", mask_phone(hop.phone))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 
 import redis
 
@@ -48,12 +49,16 @@ class NumberLimits:
             COVID_TIPS: (settings.covid_tips_sms_per_day, DAY_SECONDS),
             KEYWORD_REPLY: (settings.keyword_replies_per_hour, HOUR_SECONDS),
         }
-        self._take = connection.register_script(_TAKE)
 
     def allow(self, kind: str, phone: str) -> bool:
         """True, and counted, when `phone` has made fewer than its limit of `kind` in the window; else False."""
         limit, window = self.windows[kind]
-        return bool(self._take(keys=[_key(kind, phone)], args=[window, limit, uuid.uuid4().hex]))
+        return bool(self._take_script(keys=[_key(kind, phone)], args=[window, limit, uuid.uuid4().hex]))
+
+    @cached_property
+    def _take_script(self):
+        """Registered on first use, so that an engine built without Redis (screen previews) needs none."""
+        return self.connection.register_script(_TAKE)
 
     @contextmanager
     def guard(self, kind: str, phone: str) -> Iterator[bool]:

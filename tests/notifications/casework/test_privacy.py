@@ -33,7 +33,7 @@ FEEDBACK = "my neighbour Mpho Letsie was not paid"
 INBOUND = "Hello this is Mpho from Ha Ramabanta"
 
 
-def _a_full_history(db, redis) -> tuple[str, str]:
+def _a_full_history(db, redis, limits) -> tuple[str, str]:
     """A beneficiary with a paid grant, SMS in every state, USSD sessions, call-backs, feedback and inbound SMS."""
     reference, phone = register(
         db, full_name=NAME, village=VILLAGE, national_id=NATIONAL_ID, district="Leribe", year_of_birth=1990
@@ -54,7 +54,7 @@ def _a_full_history(db, redis) -> tuple[str, str]:
         contact = contact_id(session, phone)
         add_callback_request(session, contact, "grant")
         add_feedback(session, contact, FEEDBACK)
-        receive_sms(session, provider_id="in-1", phone=phone, text=INBOUND)
+        receive_sms(session, provider_id="in-1", phone=phone, text=INBOUND, limits=limits)
         record_session_end(session, session_id="ATUid_1", phone=phone, status="Success", hops_count=4)
         OPERATOR.audit(session, "beneficiaries.export", "beneficiaries", None, q=NAME, phone=phone)
     redis.set(session_key("ATUid_1"), "{}")
@@ -81,8 +81,8 @@ def _dump(db) -> str:
     return "\n".join(values)
 
 
-def test_the_export_holds_everything_about_the_person_and_is_audited(db, redis):
-    reference, phone = _a_full_history(db, redis)
+def test_the_export_holds_everything_about_the_person_and_is_audited(db, redis, limits):
+    reference, phone = _a_full_history(db, redis, limits)
     with db.session() as session:
         document = json.loads(json.dumps(export_person(session, OPERATOR, reference)))
     assert document["format"] == EXPORT_FORMAT and document["reference"] == reference
@@ -113,8 +113,8 @@ def test_the_export_holds_everything_about_the_person_and_is_audited(db, redis):
         assert (entry.actor, entry.object_id) == ("cli:dpo", reference)
 
 
-def test_erasure_leaves_nothing_personal_and_the_same_figures(db, redis):
-    reference, phone = _a_full_history(db, redis)
+def test_erasure_leaves_nothing_personal_and_the_same_figures(db, redis, limits):
+    reference, phone = _a_full_history(db, redis, limits)
     before = _figures(db)
     with db.session() as session:
         erasure = erase_person(session, redis, OPERATOR, reference, "the person asked, request 17")
