@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from decimal import Decimal, InvalidOperation
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
@@ -60,6 +61,28 @@ def _int_list(name: str, raw: str) -> tuple[int, ...]:
     if any(value < 0 for value in values):
         raise SettingsError(f"{name} must not be negative")
     return values
+
+
+def _amount(name: str, raw: str) -> Decimal:
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise SettingsError(f"{name} must be an amount in maloti such as 10000, got {raw!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise SettingsError(f"{name} must be a positive amount in maloti, got {raw!r}")
+    return value
+
+
+# Words that switch a yes/no setting on or off.
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def _bool(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word not in _TRUE_WORDS | _FALSE_WORDS:
+        raise SettingsError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+    return word in _TRUE_WORDS
 
 
 def _quiet_hours(name: str, raw: str) -> tuple[str, str] | None:
@@ -129,6 +152,8 @@ class Settings:
     covid_tips_sms_per_day: int = 1  # COVID-19 tips SMS one number can ask for in 24 hours (USSD)
     keyword_replies_per_hour: int = 3  # answers to HELP/STOP/START (and Sesotho) one number gets in an hour
     open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
+    grant_max_amount: Decimal = Decimal("10000")  # largest grant in maloti; a larger amount is refused
+    grant_four_eyes: bool = True  # who approved a grant's amount cannot schedule its payment; unset: production only
 
     @property
     def is_production(self) -> bool:
@@ -174,6 +199,8 @@ _PARSERS = {
     "covid_tips_sms_per_day": _int,
     "keyword_replies_per_hour": _int,
     "open_callbacks_per_number": _int,
+    "grant_max_amount": _amount,
+    "grant_four_eyes": _bool,
 }
 
 
@@ -188,6 +215,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         parse = _PARSERS.get(field.name)
         values[field.name] = parse(field.name.upper(), raw) if parse else raw
     values.update(overrides)
+    # Segregation of duties is on in production unless switched off; development and tests have one person.
+    values.setdefault("grant_four_eyes", values.get("app_env", PRODUCTION) == PRODUCTION)
     settings = Settings(**values)
     _check(settings)
     return settings

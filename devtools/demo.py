@@ -227,6 +227,7 @@ def seed_demo(session: Session, count: int, *, seed: int = 2021, today: date | N
                         "to_status": step,
                         "actor": "ussd" if previous is None else DEMO_ACTOR,
                         "reason": REASONS.get(step),
+                        "amount": grants[-1]["amount"] if step == GrantStatus.APPROVED else None,
                         "created_at": moment,
                     }
                 )

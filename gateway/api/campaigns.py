@@ -21,6 +21,7 @@ from models.staff import Role
 from notifications.campaigns.actions import (
     CampaignAction,
     OutsideDistrictsError,
+    campaign_within,
     create_campaign_for,
     start_sending,
     steer_campaign,
@@ -61,6 +62,7 @@ def _steer_doc(summary: str) -> dict:
             "parameters": [_ID],
             "responses": {
                 "200": {"description": "The campaign with its new status and counters"},
+                "403": {"description": "The campaign reaches outside the token's districts", **_ERROR},
                 "404": {"description": "No such campaign", **_ERROR},
                 "409": {"description": "The campaign's lifecycle refuses this move; `error` says why", **_ERROR},
             },
@@ -103,7 +105,7 @@ OPENAPI_PATHS = {
             "parameters": [_ID],
             "responses": {
                 "200": {"description": "recipients, total, excluded_opted_out, parts, cost, samples, non_gsm"},
-                "404": {"description": "No such campaign", **_ERROR},
+                "404": {"description": "No such campaign within the token's districts", **_ERROR},
             },
         }
     },
@@ -206,8 +208,8 @@ def api_campaign_preview(campaign_id: int) -> Response:
     services = get_services()
     with services.db.session() as session:
         campaign = _load(session, campaign_id)
-        if campaign is None:
-            return _missing(campaign_id)
+        if campaign is None or not campaign_within(current_actor(), campaign):
+            return _missing(campaign_id)  # its samples show people: outside the token's districts it is not there
         preview = preview_campaign(session, campaign, services.settings)
     return {
         "campaign_id": campaign_id,

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from gateway.cli.operator import as_option, cli_actor
 from gateway.services import get_services
 from models.actors import PermissionDeniedError
-from models.grants import GrantError, GrantStatus, PaymentChannel, parse_amount
+from models.grants import GrantError, GrantRules, GrantStatus, PaymentChannel, parse_amount
 from notifications.casework.grants import move_grant_for
 from notifications.sms.queues import kick
 
@@ -36,6 +36,7 @@ def grants_set_status(reference, status, amount, channel, payment_reference, rea
                 cli_actor(session, as_email),
                 reference,
                 status,
+                rules=GrantRules.of(services.settings),
                 reason=reason,
                 amount=parse_amount(amount) if amount else None,
                 channel=channel,

@@ -20,6 +20,7 @@ from models.grants import (
     REASON_REQUIRED,
     TRANSITIONS,
     GrantError,
+    GrantRules,
     GrantStatus,
     IllegalTransitionError,
     PaymentChannel,
@@ -222,6 +223,7 @@ def move_grant(reference: str):
                 current_actor(),
                 reference,
                 form.get("status", ""),
+                rules=GrantRules.of(get_services().settings),
                 reason=form.get("reason"),
                 amount=amount,
                 channel=form.get("channel"),
@@ -259,7 +261,9 @@ def payments_check():
     content = upload.read()
     try:
         with get_services().db.session() as session:
-            report = check_payment_results(session, current_actor(), content)
+            report = check_payment_results(
+                session, current_actor(), content, rules=GrantRules.of(get_services().settings)
+            )
     except PaymentImportError as exc:
         return _import_page(error=str(exc), status_code=400)
     return _import_page(report=report, content=content.decode("utf-8-sig"), filename=upload.filename)
@@ -273,7 +277,9 @@ def payments_apply():
     filename = request.form.get("filename", "")[:200]
     try:
         with get_services().db.session() as session:
-            report = apply_payment_results(session, current_actor(), content, filename=filename)
+            report = apply_payment_results(
+                session, current_actor(), content, rules=GrantRules.of(get_services().settings), filename=filename
+            )
     except PaymentImportError as exc:
         return _import_page(error=str(exc), status_code=400)
     except PaymentImportRefused as refused:

@@ -24,6 +24,7 @@ from models.staff import Role
 from notifications.campaigns.actions import (
     CampaignAction,
     OutsideDistrictsError,
+    campaign_within,
     create_campaign_for,
     start_sending,
     steer_campaign,
@@ -137,6 +138,9 @@ def campaign_preview(campaign_id: int):
     services = get_services()
     with services.db.session() as session:
         campaign = _campaign(session, campaign_id)
+        if not campaign_within(current_actor(), campaign):
+            # Its samples show people outside the staff member's districts.
+            abort(404, description=f"There is no campaign {campaign_id} within your districts.")
         preview = preview_campaign(session, campaign, services.settings)
     return _render(
         "campaigns/preview.html",
@@ -159,7 +163,9 @@ def _progress_page(campaign_id: int, error: str | None = None, status: int = 200
         audience=campaign.audience,
         progress=progress,
         refresh=REFRESH_SECONDS.get(CampaignStatus(campaign.status)),
-        actions=ACTIONS_BY_STATUS.get(CampaignStatus(campaign.status), ()) if g.staff.has_role(Role.OFFICER) else (),
+        actions=ACTIONS_BY_STATUS.get(CampaignStatus(campaign.status), ())
+        if g.staff.has_role(Role.OFFICER) and campaign_within(current_actor(), campaign)
+        else (),
         error=error,
     )
 

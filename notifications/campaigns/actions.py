@@ -64,9 +64,6 @@ ACTION_SOURCES = {
     CampaignAction.SEND: (CampaignStatus.DRAFT, "sent"),
     CampaignAction.RESUME: (CampaignStatus.PAUSED, "resumed"),
 }
-# Commands that make messages leave, and so must stay within the staff member's districts. Pausing and
-# cancelling only ever hold messages back, so anyone who may change campaigns may do them.
-SENDING_ACTIONS = frozenset({CampaignAction.SEND, CampaignAction.RESUME})
 
 
 class OutsideDistrictsError(CampaignError):
@@ -172,6 +169,29 @@ def limit_to_districts(audience: Audience, actor: Actor) -> None:
         )
 
 
+def campaign_within(actor: Actor, campaign: Campaign) -> bool:
+    """Whether `campaign` reaches only people in `actor`'s districts (always, for an actor without limits).
+
+    The district rule of every campaign view and action: a district-limited officer or viewer may read a campaign
+    that reaches further (list, progress: texts and counters, no person) but neither preview it (its samples show
+    people) nor steer it. A campaign for every district reaches outside any limit.
+    """
+    allowed = actor.district_list
+    if not allowed:
+        return True
+    districts = campaign.audience.districts
+    return bool(districts) and all(district in allowed for district in districts)
+
+
+def require_campaign_within(actor: Actor, campaign: Campaign) -> None:
+    """`OutsideDistrictsError` unless `campaign_within(actor, campaign)`."""
+    if not campaign_within(actor, campaign):
+        reach = ", ".join(campaign.audience.districts) or "every district"
+        raise OutsideDistrictsError(
+            f"this campaign reaches {reach}; you may act only on campaigns within {', '.join(actor.district_list)}"
+        )
+
+
 def create_campaign_for(
     session: Session, actor: Actor, values: Mapping[str, Any], *, now: datetime | None = None
 ) -> Campaign:
@@ -208,22 +228,19 @@ def steer_campaign(
 ) -> CampaignStatus:
     """Send, pause, resume or cancel, with its audit entry; `CampaignError` for a move the lifecycle refuses.
 
+    Only a campaign within the actor's districts (`campaign_within`) may be steered, whatever the command: pausing
+    or cancelling another district's campaign silences people the actor has no charge of.
+
     Returns the new status. Does not commit; after the commit, call `start_sending`.
     """
     actor.require_role(CAMPAIGN_ROLE)
     action = CampaignAction(action)
+    require_campaign_within(actor, campaign)
     before = campaign.status
     if action in ACTION_SOURCES:
         source, done = ACTION_SOURCES[action]
         if before != source:
             raise CampaignError(f"a {before} campaign cannot be {done}; only a {source} one can")
-    if action in SENDING_ACTIONS:
-        audience = campaign.audience
-        requested = list(audience.districts)
-        limit_to_districts(audience, actor)
-        if not requested and audience.districts:
-            # A campaign for every district, written by someone without limits.
-            raise OutsideDistrictsError("this campaign reaches every district; you may send only to your districts")
     if action == CampaignAction.SEND:
         status = send_campaign(session, campaign, now)
     else:

@@ -2,8 +2,10 @@
 
 `move_grant_for` is the one staff grant move, whichever way it came (console, API, CLI, a payment results file): it
 checks the actor may move this grant, moves it (`models.grants.move_grant` holds every rule on the input), owes the
-SMS notice and writes the `grant.move` audit entry, all in the caller's transaction. The caller commits, then kicks
-the queue for the notice it got back (`notifications.sms.queues.kick`).
+SMS notice and writes the `grant.move` audit entry (and a `grant.amount_change` entry, with the old and new amount
+and the reason, when the move changed an approved amount), all in the caller's transaction. It always applies the
+programme's `GrantRules` (ceiling, segregation of duties), which the interfaces build from the settings. The
+caller commits, then kicks the queue for the notice it got back (`notifications.sms.queues.kick`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from models.grants import (
     Grant,
     GrantError,
     GrantEvent,
+    GrantRules,
     GrantStatus,
     find_grant_by_reference,
     format_maloti,
@@ -40,6 +43,7 @@ def change_grant_status(
     amount: Decimal | None = None,
     channel: str | None = None,
     payment_reference: str | None = None,
+    rules: GrantRules | None = None,
 ) -> tuple[GrantEvent, OutboundMessage | None]:
     """Move the grant and, for a change that matters to the returnee, owe them an SMS in the same transaction.
 
@@ -54,6 +58,7 @@ def change_grant_status(
         amount=amount,
         channel=channel,
         payment_reference=payment_reference,
+        rules=rules,
     )
     if event.to_status not in NOTIFIED_STATUSES:
         return event, None
@@ -84,6 +89,7 @@ def move_grant_for(
     grant_or_reference: Grant | str,
     to_status: GrantStatus | str,
     *,
+    rules: GrantRules,
     reason: str | None = None,
     amount: Decimal | None = None,
     channel: str | None = None,
@@ -104,7 +110,7 @@ def move_grant_for(
     if grant is None or not actor.can_see_district(grant.beneficiary.district):
         reference = grant_or_reference if grant is None else grant.beneficiary.reference
         raise GrantNotFoundError(f"no beneficiary with reference {reference}")
-    from_status = grant.status
+    from_status, from_amount = grant.status, grant.amount
     event, notice = change_grant_status(
         session,
         grant,
@@ -114,8 +120,22 @@ def move_grant_for(
         amount=amount,
         channel=channel,
         payment_reference=payment_reference,
+        rules=rules,
     )
     details = {"payment_file": payment_file} if payment_file else {}
+    if from_amount is not None and grant.amount != from_amount:
+        actor.audit(
+            session,
+            "grant.amount_change",
+            "grant",
+            grant.id,
+            reference=grant.beneficiary.reference,
+            status=from_status,
+            old_amount=str(from_amount),
+            new_amount=str(grant.amount),
+            reason=event.reason,
+            **details,
+        )
     actor.audit(
         session,
         "grant.move",

@@ -6,7 +6,10 @@ USSD menu. Staff assign an item to a colleague, answer by SMS, and mark it handl
 is an outbox row like any other (`owe_text`), so the caller kicks the transactional queue after the commit.
 
 Staff limited to districts see the items of beneficiaries in those districts, and every item from a number that is
-not registered (it has no district yet).
+not registered (it has no district yet). An item follows the number's beneficiary as it is now, not as it was when
+the item came in: an SMS from a number that registers later (in Maseru, say) leaves the view of everyone limited to
+other districts. An SMS from a number the gateway had not met carries no contact, so its item finds the contact
+by the number it came from.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from models.actors import Actor
@@ -106,9 +109,12 @@ def _item_query(kind: InboxKind, districts: Sequence[str]):
     """SELECT the item rows of `kind` with their contact, beneficiary and assignee, within `districts`."""
     model = _MODELS[kind]
     assignee = aliased(StaffUser)
+    by_contact = Contact.id == model.contact_id
+    if kind == InboxKind.SMS:
+        by_contact = or_(by_contact, and_(model.contact_id.is_(None), Contact.phone == InboundMessage.phone))
     query = (
         select(model, Contact, Beneficiary, assignee.email)
-        .outerjoin(Contact, Contact.id == model.contact_id)
+        .outerjoin(Contact, by_contact)
         .outerjoin(Beneficiary, Beneficiary.contact_id == Contact.id)
         .outerjoin(assignee, assignee.id == model.assigned_to_id)
     )

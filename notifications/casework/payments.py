@@ -1,5 +1,7 @@
 """Payment results files: many grant moves at once, each through the one staff grant move
-(`notifications.casework.grants.move_grant_for`), so a row is refused for exactly what a single move is refused for.
+(`notifications.casework.grants.move_grant_for`), so a row is refused for exactly what a single move is refused
+for: a row whose amount differs from the grant's is refused (the file has no reason column, and an amount change
+needs a reason), and so is any amount the grant move would refuse (`NaN`, `1E+30`, above `GRANT_MAX_AMOUNT`).
 
 A payment results file (CSV: reference, status, amount, channel, payment reference) is first checked (a dry run:
 every row is really moved inside a savepoint that is then rolled back, so the check and the apply cannot disagree)
@@ -23,6 +25,7 @@ from models.actors import Actor
 from models.grants import (
     Grant,
     GrantError,
+    GrantRules,
     GrantStatus,
     clean_payment_reference,
     format_maloti,
@@ -207,7 +210,7 @@ def _grants_by_reference(session: Session, actor: Actor, references: list[str]) 
     return found
 
 
-def _run(session: Session, actor: Actor, content: bytes | str) -> ImportReport:
+def _run(session: Session, actor: Actor, content: bytes | str, rules: GrantRules) -> ImportReport:
     """Move every good row and note why the others cannot move.
 
     A refused move writes nothing of its own, and no two good rows touch the same grant (duplicates are bad rows),
@@ -228,15 +231,13 @@ def _run(session: Session, actor: Actor, content: bytes | str) -> ImportReport:
             row.error = f"unknown reference {row.reference}"
             continue
         row.name, row.from_status = grant.beneficiary.full_name, grant.status
-        if row.amount is not None and grant.amount is not None and row.amount != grant.amount:
-            row.error = f"amount {format_maloti(row.amount)} differs from the approved {format_maloti(grant.amount)}"
-            continue
         try:
             _, notice = move_grant_for(
                 session,
                 actor,
                 grant,
                 row.status,
+                rules=rules,
                 amount=row.amount,
                 channel=row.channel,
                 payment_reference=row.payment_reference,
@@ -250,7 +251,7 @@ def _run(session: Session, actor: Actor, content: bytes | str) -> ImportReport:
     return report
 
 
-def check_payment_results(session: Session, actor: Actor, content: bytes | str) -> ImportReport:
+def check_payment_results(session: Session, actor: Actor, content: bytes | str, *, rules: GrantRules) -> ImportReport:
     """The dry run: what the file would change and every bad row with its reason. Changes nothing.
 
     The rows are really moved, inside a savepoint that is rolled back, so every rule of a real move is checked.
@@ -258,21 +259,23 @@ def check_payment_results(session: Session, actor: Actor, content: bytes | str) 
     """
     savepoint = session.begin_nested()
     try:
-        report = _run(session, actor, content)
+        report = _run(session, actor, content, rules)
     finally:
         savepoint.rollback()
     report.notices = []
     return report
 
 
-def apply_payment_results(session: Session, actor: Actor, content: bytes | str, *, filename: str = "") -> ImportReport:
+def apply_payment_results(
+    session: Session, actor: Actor, content: bytes | str, *, rules: GrantRules, filename: str = ""
+) -> ImportReport:
     """Apply the file, all or nothing, in the caller's transaction, with one `payments.import` audit entry.
 
     Raises PaymentImportRefused (with the report) when any row is bad, and PaymentImportError when the file cannot
     be read; the caller must then roll back, which the `with db.session()` block does by itself. On success the
     caller commits and kicks the queue for `report.notices`.
     """
-    report = _run(session, actor, content)
+    report = _run(session, actor, content, rules)
     if not report.ok:
         raise PaymentImportRefused(report)
     actor.audit(

@@ -49,7 +49,8 @@ def test_an_officer_checks_and_applies_a_payment_file(login, db, tmp_path):
         with db.session() as session:
             grant = find_grant_by_reference(session, reference)
             for status in ("under_review", "approved", "payment_scheduled"):
-                change_grant_status(session, grant, status, actor="setup", amount=1500, channel="mpesa")
+                amount = 1500 if status == "approved" else None
+                change_grant_status(session, grant, status, actor="setup", amount=amount, channel="mpesa")
         references.append(reference)
     upload = tmp_path / "payments.csv"
     upload.write_text(

@@ -67,7 +67,7 @@ def people(db):
         db,
         refs["leribe_m_40"],
         *PAY[:2],
-        (GrantStatus.PAYMENT_SCHEDULED, {"channel": "bank", "amount": Decimal("2000.50")}),
+        (GrantStatus.PAYMENT_SCHEDULED, {"channel": "bank", "amount": Decimal("2000.50"), "reason": "household of 6"}),
         (GrantStatus.PAID, {}),
     )
     move(

@@ -9,7 +9,13 @@ from sqlalchemy import func, select
 
 from models.actors import Actor, PermissionDeniedError, Via
 from models.audit import AuditLog
-from models.grants import MAX_PAYMENT_REFERENCE_LENGTH, GrantError, GrantStatus, find_grant_by_reference
+from models.grants import (
+    MAX_PAYMENT_REFERENCE_LENGTH,
+    GrantError,
+    GrantRules,
+    GrantStatus,
+    find_grant_by_reference,
+)
 from models.messages import MessageKind, OutboundMessage
 from models.staff import StaffUser
 from notifications.casework.grants import change_grant_status, move_grant_for
@@ -23,6 +29,8 @@ from notifications.casework.payments import (
 from tests.factories import make_staff, register
 
 HEADER = "reference,status,amount,channel,payment_reference\n"
+# The programme's rules as a development deployment has them: one person may approve and schedule.
+RULES = GrantRules(max_amount=Decimal("10000"), four_eyes=False)
 
 
 def staff(session, email, ip: str | None = None) -> Actor:
@@ -40,7 +48,12 @@ def grant_at(db, status: GrantStatus, amount="1500", channel="mpesa", **changes)
         for step in path[: path.index(status) + 1] if status in path else []:
             scheduling = step == GrantStatus.PAYMENT_SCHEDULED
             change_grant_status(
-                session, grant, step, actor="setup", amount=Decimal(amount), channel=channel if scheduling else None
+                session,
+                grant,
+                step,
+                actor="setup",
+                amount=Decimal(amount) if step == GrantStatus.APPROVED else None,
+                channel=channel if scheduling else None,
             )
     return reference
 
@@ -84,7 +97,7 @@ def test_the_dry_run_lists_every_change_and_every_bad_row_and_changes_nothing(db
         + "\n"
     )
     with db.session() as session:
-        report = check_payment_results(session, staff(session, admin), content)
+        report = check_payment_results(session, staff(session, admin), content, rules=RULES)
     errors = {row.line: row.error for row in report.errors}
     assert [row.line for row in report.changes] == [2, 3]
     assert "cannot move a grant from registered to paid" in errors[5]
@@ -105,8 +118,12 @@ def test_the_dry_run_lists_every_change_and_every_bad_row_and_changes_nothing(db
 def test_an_amount_that_differs_from_the_approved_one_is_a_bad_row(db, admin):
     reference = grant_at(db, GrantStatus.PAYMENT_SCHEDULED, amount="1500")
     with db.session() as session:
-        report = check_payment_results(session, staff(session, admin), HEADER + f"{reference},paid,1000,,\n")
-    assert report.errors[0].error == "amount M1,000.00 differs from the approved M1,500.00"
+        report = check_payment_results(
+            session, staff(session, admin), HEADER + f"{reference},paid,1000,,\n", rules=RULES
+        )
+    assert report.errors[0].error == (
+        "the amount M1,000.00 differs from the grant's M1,500.00: a change of amount needs a reason"
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,7 +159,9 @@ def test_applying_moves_every_grant_owes_the_notices_and_writes_the_audit_log(db
     before = notices(db)
     content = HEADER + f"{paid},paid,1500,mpesa,PAY-9\n{failed},payment_failed,,,\n"
     with db.session() as session:
-        report = apply_payment_results(session, staff(session, admin, "10.0.0.1"), content, filename="june.csv")
+        report = apply_payment_results(
+            session, staff(session, admin, "10.0.0.1"), content, filename="june.csv", rules=RULES
+        )
     assert report.ok and len(report.notices) == 2
     assert statuses(db, paid, failed) == ["paid", "payment_failed"]
     assert notices(db) == before + 2
@@ -165,13 +184,13 @@ def test_one_bad_row_at_apply_time_and_nothing_is_applied(db, admin):
     moved_since = grant_at(db, GrantStatus.PAYMENT_SCHEDULED)
     content = HEADER + f"{good},paid,,,\n{moved_since},paid,,,\n"
     with db.session() as session:
-        assert check_payment_results(session, staff(session, admin), content).ok
+        assert check_payment_results(session, staff(session, admin), content, rules=RULES).ok
     # Between the check and the apply, someone else pays the second grant.
     with db.session() as session:
-        move_grant_for(session, staff(session, admin), moved_since, "paid")
+        move_grant_for(session, staff(session, admin), moved_since, "paid", rules=RULES)
     before = notices(db)
     with pytest.raises(PaymentImportRefused) as refused, db.session() as session:
-        apply_payment_results(session, staff(session, admin), content)
+        apply_payment_results(session, staff(session, admin), content, rules=RULES)
     assert [row.line for row in refused.value.report.errors] == [3]
     assert statuses(db, good) == ["payment_scheduled"]
     assert notices(db) == before
@@ -184,19 +203,23 @@ def test_an_officer_cannot_import_for_another_district(db):
     make_staff(db, "berea@example.org", "officer", districts="Berea")
     elsewhere = grant_at(db, GrantStatus.PAYMENT_SCHEDULED, district="Maseru")
     with db.session() as session:
-        report = check_payment_results(session, staff(session, "berea@example.org"), HEADER + f"{elsewhere},paid,,,\n")
+        report = check_payment_results(
+            session, staff(session, "berea@example.org"), HEADER + f"{elsewhere},paid,,,\n", rules=RULES
+        )
     assert report.errors[0].error == f"unknown reference {elsewhere}"
     with db.session() as session, pytest.raises(GrantError, match="no beneficiary"):
-        move_grant_for(session, staff(session, "berea@example.org"), elsewhere, "paid")
+        move_grant_for(session, staff(session, "berea@example.org"), elsewhere, "paid", rules=RULES)
 
 
 def test_a_payment_file_row_is_refused_for_what_a_single_move_is_refused_for(db, admin):
     reference = grant_at(db, GrantStatus.PAYMENT_SCHEDULED)
     too_long = "P" * (MAX_PAYMENT_REFERENCE_LENGTH + 1)
     with db.session() as session, pytest.raises(GrantError) as single:
-        move_grant_for(session, staff(session, admin), reference, "paid", payment_reference=too_long)
+        move_grant_for(session, staff(session, admin), reference, "paid", payment_reference=too_long, rules=RULES)
     with db.session() as session:
-        report = check_payment_results(session, staff(session, admin), HEADER + f"{reference},paid,,,{too_long}\n")
+        report = check_payment_results(
+            session, staff(session, admin), HEADER + f"{reference},paid,,,{too_long}\n", rules=RULES
+        )
     assert report.errors[0].error == str(single.value)
     assert "the payment reference is 65 characters" in str(single.value)
     with db.session() as session:
@@ -211,7 +234,7 @@ def test_viewers_neither_move_grants_nor_import_payments(db):
     with db.session() as session:
         viewer = staff(session, "viewer@example.org")
         with pytest.raises(PermissionDeniedError, match="needs the officer role"):
-            move_grant_for(session, viewer, reference, "paid")
+            move_grant_for(session, viewer, reference, "paid", rules=RULES)
         with pytest.raises(PermissionDeniedError, match="needs the officer role"):
-            check_payment_results(session, viewer, HEADER + f"{reference},paid,,,\n")
+            check_payment_results(session, viewer, HEADER + f"{reference},paid,,,\n", rules=RULES)
     assert statuses(db, reference) == ["payment_scheduled"]
