@@ -358,11 +358,15 @@ OPENAPI_PATHS = {
                             "properties": {
                                 "full_name": {"type": "string"},
                                 "sex": {"type": "string", "enum": [str(s) for s in Sex]},
-                                "year_of_birth": {"type": ["integer", "string"]},
+                                "year_of_birth": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
                                 "district": {"type": "string", "enum": list(DISTRICTS)},
                                 "village": {"type": "string"},
-                                "national_id": {"type": ["string", "null"], "description": "empty or null removes it"},
-                                "household_size": {"type": ["integer", "string"]},
+                                "national_id": {
+                                    "type": "string",
+                                    "nullable": True,
+                                    "description": "empty or null removes it",
+                                },
+                                "household_size": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
                                 "main_need": {"type": "string", "enum": [str(n) for n in MainNeed]},
                             },
                             "additionalProperties": False,
@@ -371,9 +375,7 @@ OPENAPI_PATHS = {
                 },
             },
             "responses": {
-                "200": {
-                    "description": "Corrected (audited, old and new values); the beneficiary as GET returns it"
-                },
+                "200": {"description": "Corrected (audited, old and new values); the beneficiary as GET returns it"},
                 "400": {"description": "A value registration would refuse, or a district not yours", "content": _ERROR},
                 "404": {"description": "No such reference in the token's districts", "content": _ERROR},
             },
