@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from config import load_settings
 from models import Base
 from models.actors import Actor, PermissionDeniedError, Via
 from models.audit import AuditLog
@@ -24,6 +25,7 @@ from models.ussd import draft_key, language_key, record_session_end, session_key
 from notifications.casework.grants import change_grant_status
 from notifications.casework.privacy import EXPORT_FORMAT, PrivacyError, erase_person, export_person
 from notifications.sms.inbound import receive_sms
+from notifications.sms.number_limits import NumberLimits
 from notifications.sms.outbox import owe_text
 from tests.factories import make_staff, register
 
@@ -54,7 +56,13 @@ def _a_full_history(db, redis) -> tuple[str, str]:
         contact = contact_id(session, phone)
         add_callback_request(session, contact, "grant")
         add_feedback(session, contact, FEEDBACK)
-        receive_sms(session, provider_id="in-1", phone=phone, text=INBOUND)
+        receive_sms(
+            session,
+            limits=NumberLimits(redis, load_settings({}, app_env="test")),
+            provider_id="in-1",
+            phone=phone,
+            text=INBOUND,
+        )
         record_session_end(session, session_id="ATUid_1", phone=phone, status="Success", hops_count=4)
         OPERATOR.audit(session, "beneficiaries.export", "beneficiaries", None, q=NAME, phone=phone)
     redis.set(session_key("ATUid_1"), "{}")

@@ -15,13 +15,14 @@ from models.requests import Feedback, add_feedback
 from models.ussd import UssdSessionRecord, record_session_end
 from notifications.casework.retention import apply_retention
 from notifications.sms.inbound import receive_sms
+from notifications.sms.number_limits import NumberLimits
 from notifications.sms.outbox import owe_text
 from tests.factories import next_phone, register
 
 SETTINGS = load_settings({}, app_env="test", retention_audit_days=100)
 
 
-def _history(db) -> dict[str, str]:
+def _history(db, redis) -> dict[str, str]:
     reference, phone = register(db)
     quiet, opted_out, asked = next_phone(), next_phone(), next_phone()
     with db.session() as session:
@@ -29,7 +30,9 @@ def _history(db) -> dict[str, str]:
         delivered = owe_text(session, contact, MessageKind.STAFF, "Your grant is approved")
         delivered.status, delivered.final_at = MessageStatus.DELIVERED, utcnow()
         owe_text(session, contact, MessageKind.STAFF, "Still waiting to go")
-        receive_sms(session, provider_id="in-1", phone=phone, text="Where is my money")
+        receive_sms(
+            session, limits=NumberLimits(redis, SETTINGS), provider_id="in-1", phone=phone, text="Where is my money"
+        )
         record_session_end(session, session_id="ATUid_9", phone=phone, status="Success")
         session.add(DeliveryReport(provider_message_id="x-1", phone=phone, status="Success"))
         session.add(AuditLog(actor="cli:x", action="grant.move", object_type="grant", object_id="1"))
@@ -56,15 +59,15 @@ def _state(db) -> dict:
         }
 
 
-def test_nothing_young_is_touched(db):
-    _history(db)
+def test_nothing_young_is_touched(db, redis):
+    _history(db, redis)
     before = _state(db)
     assert not any(apply_retention(db, SETTINGS, utcnow()).values())
     assert _state(db) == before
 
 
-def test_old_data_goes_in_batches_and_a_second_pass_changes_nothing(db):
-    people = _history(db)
+def test_old_data_goes_in_batches_and_a_second_pass_changes_nothing(db, redis):
+    people = _history(db, redis)
     for _ in range(3):  # more delivery reports than one batch
         with db.session() as session:
             session.add_all(DeliveryReport(provider_message_id=f"y-{n}", status="Success") for n in range(2))
@@ -74,6 +77,7 @@ def test_old_data_goes_in_batches_and_a_second_pass_changes_nothing(db):
         "ussd_sessions_deleted": 1,
         "inbound_texts_cleared": 1,
         "sms_bodies_cleared": 1,  # the queued one keeps its text until it has gone
+        "erasure_notice_numbers_cleared": 0,
         "delivery_reports_deleted": 7,
         "audit_entries_deleted": 1,
         "unregistered_feedback_cleared": 1,
