@@ -16,7 +16,7 @@ from models.messages import MessageKind, MessagePriority
 from models.people import contact_alerts_on, contact_id, contact_language, registered_reference, save_contact_choice
 from models.phone import mask_phone
 from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError, register_beneficiary
-from models.requests import add_callback_request, add_feedback, count_open_callbacks
+from models.requests import ErasureChannel, add_callback_request, add_feedback, ask_for_erasure, count_open_callbacks
 from notifications.sms.number_limits import CALLBACK, COVID_TIPS
 from notifications.sms.outbox import Recipient, record_owed_message
 from notifications.sms.queues import kick
@@ -243,3 +243,11 @@ def report_problem(hop: Hop, text: str) -> None:
         add_feedback(db, contact_id(db, hop.phone), report)
     log.info("problem reported by %s", mask_phone(hop.phone))
     hop.end("contact.problem_thanks")
+
+
+def request_erasure(hop: Hop) -> None:
+    """Record the person's request that their data be deleted; staff confirm it with them before anything goes."""
+    with hop.database.connection() as db:
+        asked = ask_for_erasure(db, hop.phone, ErasureChannel.USSD)
+    log.info("erasure asked by %s: %s", mask_phone(hop.phone), asked)
+    hop.end(f"contact.erasure_{asked}")

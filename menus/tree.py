@@ -43,6 +43,9 @@ END_TEXTS = frozenset(
         "contact.callback_thanks",
         "contact.callback_open",
         "contact.problem_thanks",
+        "contact.erasure_requested",
+        "contact.erasure_already_open",
+        "contact.erasure_not_registered",
     }
 )
 
@@ -307,7 +310,11 @@ class ContactScreen(MenuScreen):
     title = "contact.title"
 
     def options(self, hop, frame):
-        return [Option("contact.callback", _push("callback_topic")), Option("contact.problem", _push("feedback"))]
+        return [
+            Option("contact.callback", _push("callback_topic")),
+            Option("contact.problem", _push("feedback")),
+            Option("contact.erasure", _push("erasure")),
+        ]
 
 
 class CallbackTopicScreen(MenuScreen):
@@ -328,6 +335,15 @@ class FeedbackScreen(Screen):
         actions.report_problem(hop, text)
 
 
+class ErasureScreen(MenuScreen):
+    """What asking for erasure means, before the request is recorded (0 goes back without asking)."""
+
+    title = "contact.erasure_confirm"
+
+    def options(self, hop, frame):
+        return [Option("contact.erasure_yes", actions.request_erasure)]
+
+
 SCREENS: dict[str, Screen] = {
     "language_first": LanguageFirstScreen(),
     "main": MainScreen(),
@@ -346,4 +362,5 @@ SCREENS: dict[str, Screen] = {
     "contact": ContactScreen(),
     "callback_topic": CallbackTopicScreen(),
     "feedback": FeedbackScreen(),
+    "erasure": ErasureScreen(),
 }

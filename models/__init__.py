@@ -8,7 +8,7 @@ from models.db import Database
 from models.grants import Grant, GrantError, GrantEvent, GrantStatus, IllegalTransitionError, PaymentChannel
 from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Contact, Language, MainNeed, ReturnedFrom, Sex
-from models.requests import CallbackRequest, Feedback
+from models.requests import CallbackRequest, ErasureRequest, Feedback
 from models.staff import ApiToken, LoginError, Role, StaffError, StaffUser
 from models.ussd import UssdSessionRecord
 
@@ -25,6 +25,7 @@ __all__ = [
     "Contact",
     "CovidSeries",
     "Database",
+    "ErasureRequest",
     "Feedback",
     "Grant",
     "GrantError",

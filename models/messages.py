@@ -94,6 +94,8 @@ class MessageKind(StrEnum):
     GRANT_NOTICE = "grant_notice"
     COVID_TIPS = "covid_tips"
     KEYWORD_REPLY = "keyword_reply"
+    ERASURE_NOTICE = "erasure_notice"  # "your data was deleted", to the number the person had
+    NUMBER_MOVED = "number_moved"  # a registration moved to a new number: to the old and the new one
     STAFF = "staff"
     CAMPAIGN = "campaign"
 

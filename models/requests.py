@@ -1,14 +1,17 @@
-"""What returnees ask of the programme from the USSD menu: call-backs and problem reports."""
+"""What returnees ask of the programme from the USSD menu or by SMS: call-backs, problem reports, and erasure of
+their data (which staff confirm: a shared or lost phone must not be enough to erase someone)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text, bindparam, func, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TimestampMixin, UtcDateTime
 from models.db import Executor
+from models.people import Beneficiary, Contact
 
 
 class CallbackRequest(TimestampMixin, Base):
@@ -59,3 +62,71 @@ def count_open_callbacks(db: Executor, contact_id: int) -> int:
 
 def add_feedback(db: Executor, contact_id: int, text: str) -> None:
     db.execute(_ADD_FEEDBACK, {"contact_id": contact_id, "text": text})
+
+
+class ErasureChannel(StrEnum):
+    """How the person asked for their data to be deleted."""
+
+    USSD = "ussd"
+    SMS = "sms"
+
+
+class ErasureDecision(StrEnum):
+    CONFIRMED = "confirmed"  # the person was erased (`notifications.casework.privacy.erase_person`)
+    DECLINED = "declined"  # staff could not confirm it was the person; `decision_reason` says why
+
+
+class ErasureAsked(StrEnum):
+    """What asking for erasure did; the USSD and SMS answers are named after it."""
+
+    REQUESTED = "requested"
+    ALREADY_OPEN = "already_open"
+    NOT_REGISTERED = "not_registered"
+
+
+class ErasureRequest(TimestampMixin, Base):
+    """A person's request, by phone, that their data be deleted: open until an admin confirms or declines it.
+
+    It points at the contact (which keeps its id, not its number, after an erasure) and at the beneficiary the
+    number held when asked, so that a later move of the registration to another number cannot redirect it.
+    """
+
+    __tablename__ = "erasure_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decision: Mapped[str | None] = mapped_column(String(12))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"<ErasureRequest id={self.id} {self.channel} {self.decision or 'open'}>"
+
+
+_REGISTERED = (
+    select(Contact.id, Beneficiary.id)
+    .join_from(Contact, Beneficiary, Beneficiary.contact_id == Contact.id)
+    .where(Contact.phone == bindparam("phone"))
+)
+_OPEN_ERASURE = select(ErasureRequest.id).where(
+    ErasureRequest.beneficiary_id == bindparam("beneficiary_id"), ErasureRequest.decided_at.is_(None)
+)
+_ADD_ERASURE = insert(ErasureRequest.__table__)
+
+
+def ask_for_erasure(db: Executor, phone: str, channel: ErasureChannel) -> ErasureAsked:
+    """Record that the person registered with `phone` asks to be erased; one open request per person is enough.
+
+    Two requests written at the same instant are harmless: confirming one closes every open request of the person.
+    """
+    found = db.execute(_REGISTERED, {"phone": phone}).first()
+    if found is None:
+        return ErasureAsked.NOT_REGISTERED
+    contact_id, beneficiary_id = found
+    if db.execute(_OPEN_ERASURE, {"beneficiary_id": beneficiary_id}).first() is not None:
+        return ErasureAsked.ALREADY_OPEN
+    db.execute(_ADD_ERASURE, {"contact_id": contact_id, "beneficiary_id": beneficiary_id, "channel": channel})
+    return ErasureAsked.REQUESTED

@@ -13,6 +13,14 @@ from flask import Blueprint, Response, abort, g, request
 
 from gateway.auth import current_actor, json_error, token_required
 from gateway.services import get_services
+from menus.corrections import (
+    CorrectionError,
+    CorrectionNotFoundError,
+    IdentityCheck,
+    correct_beneficiary,
+    move_to_new_number,
+)
+from models.corrections import CORRECTABLE_FIELDS
 from models.grants import (
     MAX_PAYMENT_REFERENCE_LENGTH,
     MAX_REASON_LENGTH,
@@ -24,7 +32,7 @@ from models.grants import (
     parse_amount,
 )
 from models.messages import MessageStatus
-from models.people import DISTRICTS, Language, Sex
+from models.people import DISTRICTS, Language, MainNeed, Sex
 from models.phone import mask_national_id, mask_phone
 from models.search import (
     MAX_PAGE_SIZE,
@@ -219,6 +227,58 @@ def post_grant_event(reference: str) -> Response:
     return _detail(staff, reference), 201
 
 
+@bp.patch("/beneficiaries/<reference>")
+@token_required(role=Role.OFFICER)
+def patch_beneficiary(reference: str) -> Response:
+    """Correct some of the beneficiary's answers: 200 with the beneficiary; 400 with the rule a value breaks."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body:
+        return json_error(400, f"send a JSON object with some of: {', '.join(CORRECTABLE_FIELDS)}")
+    if not all(value is None or isinstance(value, str | int) for value in body.values()):
+        return json_error(400, "every value must be a string (year_of_birth and household_size may be numbers)")
+    try:
+        with get_services().db.session() as session:
+            correct_beneficiary(session, current_actor(), reference, body)
+    except CorrectionNotFoundError:
+        return json_error(404, f"no beneficiary with reference {reference} in your districts")
+    except CorrectionError as exc:
+        return json_error(400, str(exc))
+    return _detail(g.staff, reference)
+
+
+NUMBER_MOVE_FIELDS = frozenset({"new_phone", "check", "national_id"})
+
+
+@bp.post("/beneficiaries/<reference>/number")
+@token_required(role=Role.OFFICER)
+def post_number_move(reference: str) -> Response:
+    """Move the registration to the returnee's new number, once the officer has checked who asks; both are told."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not set(body) <= NUMBER_MOVE_FIELDS:
+        return json_error(400, "send a JSON object: {new_phone, check, national_id?}")
+    if not all(value is None or isinstance(value, str) for value in body.values()):
+        return json_error(400, "every field must be a string")
+    services = get_services()
+    try:
+        with services.db.session() as session:
+            move = move_to_new_number(
+                session,
+                services.redis,
+                current_actor(),
+                reference,
+                body.get("new_phone") or "",
+                body.get("check") or "",
+                national_id=body.get("national_id"),
+            )
+            priority = move.notices[0].priority
+    except CorrectionNotFoundError:
+        return json_error(404, f"no beneficiary with reference {reference} in your districts")
+    except CorrectionError as exc:
+        return json_error(400, str(exc))
+    kick(services.redis, priority)
+    return _detail(g.staff, reference)
+
+
 @bp.get("/messages")
 @token_required
 def list_messages() -> Response:
@@ -284,6 +344,76 @@ OPENAPI_PATHS = {
             "parameters": [_REFERENCE],
             "responses": {
                 "200": {"description": "The beneficiary"},
+                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
+            },
+        },
+        "patch": {
+            "summary": "Correct the beneficiary's answers (officer or admin), checked as registration checks them",
+            "parameters": [_REFERENCE],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "minProperties": 1,
+                            "properties": {
+                                "full_name": {"type": "string"},
+                                "sex": {"type": "string", "enum": [str(s) for s in Sex]},
+                                "year_of_birth": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                                "district": {"type": "string", "enum": list(DISTRICTS)},
+                                "village": {"type": "string"},
+                                "national_id": {
+                                    "type": "string",
+                                    "nullable": True,
+                                    "description": "empty or null removes it",
+                                },
+                                "household_size": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                                "main_need": {"type": "string", "enum": [str(n) for n in MainNeed]},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "Corrected (audited, old and new values); the beneficiary as GET returns it"},
+                "400": {"description": "A value registration would refuse, or a district not yours", "content": _ERROR},
+                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
+            },
+        },
+    },
+    "/beneficiaries/{reference}/number": {
+        "post": {
+            "summary": "Move the registration to a returnee's new number (officer or admin); both numbers get an SMS",
+            "parameters": [_REFERENCE],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["new_phone", "check"],
+                            "properties": {
+                                "new_phone": {"type": "string", "description": "Lesotho or South African mobile"},
+                                "check": {
+                                    "type": "string",
+                                    "enum": [str(c) for c in IdentityCheck],
+                                    "description": "how the officer made sure it is the returnee",
+                                },
+                                "national_id": {
+                                    "type": "string",
+                                    "description": "the ID the caller gave; required for reference_and_national_id",
+                                },
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "Moved; the beneficiary as GET returns it"},
+                "400": {"description": "Bad number, failed check, or the number is someone else's", "content": _ERROR},
                 "404": {"description": "No such reference in the token's districts", "content": _ERROR},
             },
         }

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from gateway.console import audit, auth, beneficiaries, campaigns, dashboard, inbox, reports, staff
+from gateway.console import (
+    audit,
+    auth,
+    beneficiaries,
+    campaigns,
+    corrections,
+    dashboard,
+    inbox,
+    privacy,
+    reports,
+    staff,
+)
 
 CONSOLE_BLUEPRINT = "console"
 # The console's areas: each module holds its routes on its own `bp`.
-AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit)
+AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit, privacy, corrections)
 
 
 def init_app(app: Flask) -> None:

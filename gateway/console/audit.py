@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, render_template, request
 
 from gateway.auth import login_required
 from gateway.services import get_services
-from models.audit import AuditFilters, audit_actions, audit_entries
+from models.audit import AuditFilters, AuditLog, audit_actions, audit_entries
+from models.corrections import masked_details
 from models.staff import Role
 
 bp = Blueprint("audit", __name__)
+
+
+def shown_details(entry: AuditLog) -> str:
+    """The entry's details with a corrected person's name, village and numbers masked (models.corrections)."""
+    return json.dumps(masked_details(entry.action, entry.details_dict), sort_keys=True, ensure_ascii=False)
 
 
 @bp.get("/audit")
@@ -35,4 +43,5 @@ def audit_log():
         filter_args=filter_args,
         actions=actions,
         first_page=before is None,
+        shown_details=shown_details,
     )

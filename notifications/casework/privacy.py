@@ -13,6 +13,7 @@ Redis. The audit entry keeps the reference, who, when and why.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from models.actors import Actor
 from models.audit import AuditLog
 from models.base import utcnow
+from models.corrections import ERASED, PERSONAL_ACTIONS, erased_details
 from models.grants import Grant, GrantEvent
 from models.messages import DeliveryReport, InboundMessage, MessageStatus, OutboundMessage
 from models.people import Beneficiary, find_beneficiary_by_reference
@@ -35,8 +37,6 @@ from models.ussd import UssdSessionRecord, draft_key, language_key, session_key
 
 # The format name and version written into every export; a change of shape gets a new version.
 EXPORT_FORMAT = "returnee-gateway/person-export/1"
-# What an erased name or village reads as.
-ERASED = "[erased]"
 # The phone of an erased contact: no E.164 number looks like it, so no caller can ever match it again.
 ERASED_PHONE_PREFIX = "erased-"
 # Registration time of day an erasure keeps: noon in Lesotho, so that the day (and its UTC year) stays the same.
@@ -179,8 +179,19 @@ def _erased_registration(created_at: datetime, year_of_birth: int) -> tuple[date
     return kept, year_of_birth  # unreachable: the bands cover every age
 
 
-def _scrub_audit(session: Session, secrets: list[str | None]) -> None:
-    """Take the person's identifiers out of audit details written before (exports by name, earlier changes)."""
+def _scrub_audit(session: Session, reference: str, secrets: list[str | None]) -> None:
+    """Take the person's identifiers out of audit details written before (exports by name, earlier changes).
+
+    Corrections and number moves of the person also held values the person no longer has (an old name, an old
+    number): those go by the entry's shape (`models.corrections.erased_details`), not by search.
+    """
+    changes = select(AuditLog).where(
+        AuditLog.object_type == "beneficiary", AuditLog.object_id == reference, AuditLog.action.in_(PERSONAL_ACTIONS)
+    )
+    for entry in session.execute(changes).scalars():
+        entry.details = json.dumps(
+            erased_details(entry.action, entry.details_dict), default=str, sort_keys=True, ensure_ascii=False
+        )
     secrets = [secret for secret in secrets if secret]
     found = session.execute(
         select(AuditLog).where(or_(*(AuditLog.details.contains(secret, autoescape=True) for secret in secrets)))
@@ -242,7 +253,7 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
     session.execute(
         update(UssdSessionRecord).where(UssdSessionRecord.phone == phone).values(phone=tombstone, error_message=None)
     )
-    _scrub_audit(session, secrets)
+    _scrub_audit(session, beneficiary.reference, secrets)
     actor.audit(session, "data.erase", "beneficiary", beneficiary.reference, reason=reason)
     session.flush()
     keys = [draft_key(phone), language_key(phone), *(session_key(session_id) for session_id in session_ids)]

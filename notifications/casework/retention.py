@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import String, cast, delete, exists, literal, select, update
 
 from config import Settings
 from models.audit import AuditLog
 from models.base import utcnow
 from models.db import Database
-from models.messages import FINAL_MESSAGE_STATUSES, DeliveryReport, InboundMessage, OutboundMessage
+from models.messages import FINAL_MESSAGE_STATUSES, DeliveryReport, InboundMessage, MessageKind, OutboundMessage
 from models.people import Beneficiary, Contact
 from models.requests import CallbackRequest, Feedback
 from models.ussd import UssdSessionRecord
+from notifications.casework.privacy import ERASED_PHONE_PREFIX
 from notifications.sms.runtime import Runtime
 
 # Rows changed per transaction.
@@ -85,6 +86,21 @@ def apply_retention(
                 OutboundMessage.body != "",
             ),
             lambda ids: update(OutboundMessage).where(OutboundMessage.id.in_(ids)).values(body=""),
+        ),
+        # The "your data was deleted" SMS keeps the person's number only until it is final (erasure_requests.py).
+        "erasure_notice_numbers_cleared": _in_batches(
+            database,
+            batch,
+            select(OutboundMessage.id).where(
+                OutboundMessage.kind == MessageKind.ERASURE_NOTICE,
+                OutboundMessage.status.in_(FINAL_MESSAGE_STATUSES),
+                OutboundMessage.phone.not_like(f"{ERASED_PHONE_PREFIX}%"),
+            ),
+            lambda ids: (
+                update(OutboundMessage)
+                .where(OutboundMessage.id.in_(ids))
+                .values(phone=literal(ERASED_PHONE_PREFIX) + cast(OutboundMessage.contact_id, String))
+            ),
         ),
         "delivery_reports_deleted": _in_batches(
             database,

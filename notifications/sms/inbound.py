@@ -13,12 +13,13 @@ from models.clock import utcnow
 from models.messages import InboundMessage, MessageKind, OutboundMessage
 from models.people import Language, find_contact, get_or_create_contact
 from models.phone import mask_phone
+from models.requests import ErasureChannel, ask_for_erasure
 from notifications.sms.number_limits import KEYWORD_REPLY, NumberLimits
 from notifications.sms.outbox import owe_message
 
 log = logging.getLogger(__name__)
 
-STOP, START, HELP = "stop", "start", "help"
+STOP, START, HELP, DELETE = "stop", "start", "help", "delete"
 # Each keyword in both languages; the Sesotho ones also tell us which language to answer in.
 KEYWORDS = {
     "STOP": (STOP, Language.ENGLISH),
@@ -27,6 +28,9 @@ KEYWORDS = {
     "QALA": (START, Language.SESOTHO),
     "HELP": (HELP, Language.ENGLISH),
     "THUSO": (HELP, Language.SESOTHO),
+    # A request that staff confirm before anything is erased (models.requests.ErasureRequest).
+    "DELETE": (DELETE, Language.ENGLISH),
+    "HLAKOLA": (DELETE, Language.SESOTHO),
 }
 
 
@@ -81,7 +85,10 @@ def receive_sms(
         return inbound, None
     action, keyword_language = keyword
     language = contact.language or keyword_language
-    if action == STOP:
+    text_key = f"keyword.{action}"
+    if action == DELETE:
+        text_key = f"keyword.delete_{ask_for_erasure(session, phone, ErasureChannel.SMS)}"
+    elif action == STOP:
         contact.alerts_on = False
     elif action == START:
         contact.alerts_on = True
@@ -89,6 +96,6 @@ def receive_sms(
     if not limits.allow(KEYWORD_REPLY, phone):
         log.info("inbound SMS %s from %s: keyword %s, over the hourly limit", provider_id, mask_phone(phone), action)
         return inbound, None
-    reply = owe_message(session, contact, MessageKind.KEYWORD_REPLY, text_key=f"keyword.{action}", language=language)
+    reply = owe_message(session, contact, MessageKind.KEYWORD_REPLY, text_key=text_key, language=language)
     log.info("inbound SMS %s from %s: keyword %s", provider_id, mask_phone(phone), action)
     return inbound, reply

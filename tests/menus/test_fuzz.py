@@ -30,7 +30,18 @@ NOISE = st.one_of(
 )
 ANSWER = st.one_of(KEYPAD, KEYPAD, NOISE)
 # Often start by walking into the registration form, so that its late questions get random input too.
-OPENING = st.sampled_from([(), ("1",), ("1", *GOOD_ANSWERS[:4]), ("1", *GOOD_ANSWERS[:8]), ("1", *GOOD_ANSWERS)])
+# Or into `6 Contact us`, up to the erasure request, as a stranger and once registered.
+OPENING = st.sampled_from(
+    [
+        (),
+        ("1",),
+        ("1", *GOOD_ANSWERS[:4]),
+        ("1", *GOOD_ANSWERS[:8]),
+        ("1", *GOOD_ANSWERS),
+        ("6", "3"),
+        ("1", *GOOD_ANSWERS, "1", "6", "3"),
+    ]
+)
 
 
 @hypothesis_settings(

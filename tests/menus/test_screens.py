@@ -68,6 +68,7 @@ SAMPLES: dict[str, list[dict]] = {
     "contact": [{}],
     "callback_topic": [{}],
     "feedback": [{}],
+    "erasure": [{}],
 }
 # Every reason a screen can show above itself, with the widest parameters.
 REASONS = [(None, {})] + [

@@ -30,6 +30,12 @@ EXPECTED_PARTS = {
     "keyword.stop": (1, 1),
     "keyword.start": (1, 1),
     "keyword.help": (1, 2),
+    "keyword.delete_requested": (1, 1),
+    "keyword.delete_already_open": (1, 1),
+    "keyword.delete_not_registered": (1, 1),
+    "erasure_notice": (1, 1),
+    "number_moved.old": (1, 1),
+    "number_moved.new": (1, 1),
     **{f"covid_series.m{n:02d}": (1, 1) for n in range(1, 9)},
 }
 
