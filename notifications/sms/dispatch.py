@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import Integer, String, and_, case, column, func, or_, select, update, values
+from sqlalchemy import Integer, String, and_, case, cast, column, func, or_, select, update, values
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -565,8 +565,9 @@ def _mark_accepted(session: Session, accepted: list[dict], now: datetime) -> Non
         .where(OutboundMessage.id == table.c.id)
         .values(
             provider_message_id=table.c.pid,
-            cost=table.c.cost,
-            parts=func.coalesce(table.c.parts, OutboundMessage.parts),
+            # Cast: a VALUES column that is NULL in every row (Kannel reports neither) is typed text by PostgreSQL.
+            cost=cast(table.c.cost, String),
+            parts=func.coalesce(cast(table.c.parts, Integer), OutboundMessage.parts),
             **fixed,
         )
         .execution_options(synchronize_session=False)
