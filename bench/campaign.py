@@ -75,7 +75,7 @@ from models.messages import ACCEPTED_MESSAGE_STATUSES, MessagePriority, MessageS
 from notifications.campaigns.fanout import enqueue_fanout, run_fanout  # noqa: E402
 from notifications.campaigns.lifecycle import create_campaign, preview_campaign, send_campaign  # noqa: E402
 from notifications.sms.dispatch import Dispatcher  # noqa: E402
-from notifications.sms.provider import AfricasTalkingProvider  # noqa: E402
+from notifications.sms.providers.africastalking import AfricasTalkingProvider  # noqa: E402
 from notifications.sms.queues import kick  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000)

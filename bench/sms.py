@@ -60,7 +60,7 @@ from models.migrate import upgrade  # noqa: E402
 from models.people import get_or_create_contact  # noqa: E402
 from notifications.sms.dispatch import Dispatcher  # noqa: E402
 from notifications.sms.outbox import owe_text  # noqa: E402
-from notifications.sms.provider import AfricasTalkingProvider  # noqa: E402
+from notifications.sms.providers.africastalking import AfricasTalkingProvider  # noqa: E402
 from notifications.sms.queues import kick  # noqa: E402
 
 DEFAULT_MESSAGES = 5000

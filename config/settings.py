@@ -109,6 +109,81 @@ def _networks(name: str, raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
         raise SettingsError(f"{name} must be comma-separated networks like 196.201.214.0/24, got {raw!r}") from None
 
 
+# The route name of Africa's Talking in SMS_ROUTES; every other route name is a Kannel route.
+AFRICASTALKING_ROUTE = "africastalking"
+# The SMS_ROUTES key that matches every number no other key matched.
+ANY_NUMBER = "*"
+# The environment names of Kannel route R's settings (R in upper case).
+KANNEL_SETTING = "KANNEL_{route}_{name}"
+
+
+@dataclass(frozen=True)
+class KannelRoute:
+    """One Kannel route: the smsbox that sends for it, its credentials, the smsc it names, its own send rate."""
+
+    name: str  # as SMS_ROUTES writes it, e.g. VODACOM
+    url: str  # smsbox base URL; the gateway calls {url}/cgi-bin/sendsms
+    username: str
+    password: str
+    smsc: str  # Kannel's smsc-id of the link; empty lets Kannel's own routing choose
+    rate_per_second: float
+    sender: str  # the `from` of messages on this route (a short code or sender ID); empty lets Kannel choose
+
+
+def _sms_routes(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    """`vodacom=VODACOM;+2666=ECONET;*=africastalking` as (key, route) pairs; a `*` route is added when missing."""
+    pairs: list[tuple[str, str]] = []
+    for part in raw.split(";"):
+        if not part.strip():
+            continue
+        key, sep, route = (piece.strip() for piece in part.partition("="))
+        if not sep or not key or not route:
+            raise SettingsError(f"{name} must be KEY=ROUTE pairs separated by ';', got {part.strip()!r}")
+        if key.startswith("+") and not key[1:].isdigit():
+            raise SettingsError(f"{name}: a number prefix is + and digits, got {key!r}")
+        if not (key == ANY_NUMBER or key.startswith("+") or key.replace("-", "").isalnum()):
+            raise SettingsError(f"{name}: a key is a network name, a number prefix like +2665 or *, got {key!r}")
+        if not route.replace("_", "").isalnum():
+            raise SettingsError(f"{name}: a route name is letters, digits and _, got {route!r}")
+        pairs.append((key.lower(), AFRICASTALKING_ROUTE if route.lower() == AFRICASTALKING_ROUTE else route))
+    if ANY_NUMBER not in dict(pairs):
+        pairs.append((ANY_NUMBER, AFRICASTALKING_ROUTE))
+    return tuple(pairs)
+
+
+def kannel_routes(
+    environ: Mapping[str, str], sms_routes: tuple[tuple[str, str], ...], default_rate: float
+) -> tuple[KannelRoute, ...]:
+    """Every Kannel route SMS_ROUTES names, from its KANNEL_R_* settings (their names depend on the routes, so they
+    are read here rather than as fields). A route without a URL or user name refuses to start."""
+    routes = []
+    for route in dict.fromkeys(route for _, route in sms_routes if route != AFRICASTALKING_ROUTE):
+        values = {
+            setting: environ.get(KANNEL_SETTING.format(route=route.upper(), name=setting), "").strip()
+            for setting in ("URL", "USERNAME", "PASSWORD", "SMSC", "RATE_PER_SECOND", "FROM")
+        }
+        url, username = values["URL"], values["USERNAME"]
+        if not url or not username:
+            names = ", ".join(KANNEL_SETTING.format(route=route.upper(), name=n) for n in ("URL", "USERNAME"))
+            raise SettingsError(f"SMS_ROUTES names the Kannel route {route}: {names} must be set")
+        rate_name = KANNEL_SETTING.format(route=route.upper(), name="RATE_PER_SECOND")
+        rate = _float(rate_name, values["RATE_PER_SECOND"]) if values["RATE_PER_SECOND"] else default_rate
+        if rate <= 0:
+            raise SettingsError(f"{rate_name} must be positive")
+        routes.append(
+            KannelRoute(
+                name=route,
+                url=url.rstrip("/"),
+                username=username,
+                password=values["PASSWORD"],
+                smsc=values["SMSC"],
+                rate_per_second=rate,
+                sender=values["FROM"],
+            )
+        )
+    return tuple(routes)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The gateway's settings. Field names are the environment variable names in lower case."""
@@ -154,6 +229,9 @@ class Settings:
     open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
     grant_max_amount: Decimal = Decimal("10000")  # largest grant in maloti; a larger amount is refused
     grant_four_eyes: bool = True  # who approved a grant's amount cannot schedule its payment; unset: production only
+    sms_routes: tuple[tuple[str, str], ...] = ((ANY_NUMBER, AFRICASTALKING_ROUTE),)  # network/prefix/* → route
+    kannel_routes: tuple[KannelRoute, ...] = ()  # read from KANNEL_<R>_* for every Kannel route SMS_ROUTES names
+    kannel_callback_url: str = "http://127.0.0.1:5000"  # the gateway's origin as smsbox reaches it (dlr-url)
 
     @property
     def is_production(self) -> bool:
@@ -201,7 +279,10 @@ _PARSERS = {
     "open_callbacks_per_number": _int,
     "grant_max_amount": _amount,
     "grant_four_eyes": _bool,
+    "sms_routes": _sms_routes,
 }
+# Settings that are not one environment variable each (read by their own helper in `load_settings`).
+_DERIVED = frozenset({"kannel_routes"})
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -209,11 +290,18 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
     environ = os.environ if environ is None else environ
     values = {}
     for field in fields(Settings):
+        if field.name in _DERIVED:
+            continue
         raw = environ.get(field.name.upper())
         if raw is None:
             continue
         parse = _PARSERS.get(field.name)
         values[field.name] = parse(field.name.upper(), raw) if parse else raw
+    values["kannel_routes"] = kannel_routes(
+        environ,
+        values.get("sms_routes", Settings.sms_routes),
+        values.get("sms_rate_per_second", Settings.sms_rate_per_second),
+    )
     values.update(overrides)
     # Segregation of duties is on in production unless switched off; development and tests have one person.
     values.setdefault("grant_four_eyes", values.get("app_env", PRODUCTION) == PRODUCTION)

@@ -1,7 +1,8 @@
 """`flask --app wsgi dev`: the whole gateway on one machine with embedded defaults.
 
 Starts, when missing: an embedded Redis (REDIS_URL unset), the database schema (SQLite under var/ by default), the
-provider emulator (AT_API_BASE_URL unset), an RQ worker, and the web app. Ctrl-C stops them all.
+provider emulator (AT_API_BASE_URL unset), Kannel (when SMS_ROUTES names a Kannel route, e.g. `*=kannel`, and
+Kannel is installed), an RQ worker, and the web app. Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import time
 import click
 
 from config.redis import ensure_embedded_redis
-from config.settings import default_database_url
+from config.settings import VAR_DIR, default_database_url
+from devtools import kannel
 from models import migrate
 
 # Port of the provider emulator in development.
@@ -62,6 +64,14 @@ def dev_command(host: str, port: int) -> None:
             )
         )
         click.echo(f"provider: emulator at {env['AT_API_BASE_URL']} (inbox: {env['AT_API_BASE_URL']}/inbox/<phone>)")
+    routes = kannel.kannel_routes(env.get("SMS_ROUTES", ""))
+    if routes and kannel.installed():
+        env.setdefault("KANNEL_CALLBACK_URL", base)
+        inbound = f"{base}/webhooks/kannel/sms/inbound?token={token}"
+        children.extend(kannel.start(VAR_DIR / "kannel", routes, inbound, env))
+        click.echo(f"kannel:   smsbox at http://127.0.0.1:{kannel.SENDSMS_PORT} for {', '.join(routes)} (fake SMSC)")
+    elif routes:
+        click.echo(f"kannel:   not installed (apt-get install kannel kannel-extras); routes {', '.join(routes)} fail")
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     children.append(subprocess.Popen([*flask, "worker"], env=env))
     click.echo(f"USSD:     {base}/webhooks/at/ussd  (try: python -m devtools.simulator --phone +26658000001)")

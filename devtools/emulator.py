@@ -74,7 +74,8 @@ E164 = re.compile(r"^\+\d{6,15}$")
 NETWORK_CODES = {"+2665": "65101", "+2666": "65102"}
 UNKNOWN_NETWORK_CODE = "99999"
 
-# Recipient statuses of the send answer (`notifications.sms.provider` maps them), for the `status_code` outcome.
+# Recipient statuses of the send answer (`notifications.sms.providers.africastalking` maps them), for the
+# `status_code` outcome.
 STATUS_NAMES = {
     100: "Processed",
     101: "Success",

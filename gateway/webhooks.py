@@ -1,10 +1,10 @@
-"""Africa's Talking callbacks. Each handler validates the form, calls one domain function and shapes the answer."""
+"""Provider callbacks (Africa's Talking, Kannel). Each handler validates the form, calls one domain function and
+shapes the answer; what a provider's fields mean is in its module under `notifications.sms.providers`."""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import redis
@@ -19,6 +19,8 @@ from models.phone import PhoneNumberError, mask_phone, normalize_phone
 from models.ussd import record_session_end
 from notifications.sms.delivery import record_delivery_report
 from notifications.sms.inbound import receive_sms
+from notifications.sms.providers import africastalking, kannel
+from notifications.sms.providers.base import CallbackError, IncomingSms, callback_field
 from notifications.sms.queues import kick
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ URLENCODED = "application/x-www-form-urlencoded"
 MAX_COUNT = 2**31 - 1
 
 
-class BadRequest(ValueError):
+class BadRequest(CallbackError):
     """A callback the provider could not have sent: answered 400 with the reason."""
 
 
@@ -55,8 +57,8 @@ def require_token() -> None:
         abort(Response("invalid or missing token\n", status=403, mimetype="text/plain"))
 
 
-@bp.errorhandler(BadRequest)
-def bad_request(error: BadRequest) -> Response:
+@bp.errorhandler(CallbackError)
+def bad_request(error: CallbackError) -> Response:
     log.warning("rejected %s: %s", request.path, error)
     return Response(f"{error}\n", status=400, mimetype="text/plain")
 
@@ -82,16 +84,7 @@ def _read_form() -> dict[str, str]:
 
 
 def _field(form: dict[str, str], name: str, *, required: bool = True, max_length: int = 200) -> str:
-    value = form.get(name)
-    if value is None or (required and not value.strip()):
-        if required:
-            raise BadRequest(f"missing form field: {name}")
-        return ""
-    if len(value) > max_length:
-        raise BadRequest(f"form field {name} is longer than {max_length} characters")
-    if "\x00" in value:  # no provider sends one, and PostgreSQL cannot store it
-        raise BadRequest(f"form field {name} holds a NUL character")
-    return value
+    return callback_field(form, name, required=required, max_length=max_length)
 
 
 def _optional_int(form: dict[str, str], name: str) -> int | None:
@@ -163,7 +156,7 @@ def ussd_events() -> Response:
         "duration_ms": _optional_int(form, "durationInMillis"),
         "cost": _field(form, "cost", required=False, max_length=32) or None,
         "error_message": _field(form, "errorMessage", required=False, max_length=1000) or None,
-        "ended_at": _parse_date(_field(form, "date", required=False, max_length=40)),
+        "ended_at": africastalking.parse_date(_field(form, "date", required=False, max_length=40)),
     }
     with log_context(session=session_id), services.db.session() as session:
         record_session_end(session, session_id=session_id, phone=phone, status=status[:20], **fields)
@@ -173,31 +166,37 @@ def ussd_events() -> Response:
 @bp.post("/at/sms/inbound")
 def sms_inbound() -> Response:
     """An SMS to the programme. 200 as soon as it is stored: the provider re-sends whatever it does not see answered."""
-    form = _read_form()
-    # A NUL in a message is a gateway's encoding slip (GSM-7 writes @ as 0x00); keep the message rather than refuse
-    # it, which would only make the provider re-send it for ever. PostgreSQL cannot store a NUL.
-    form["text"] = form.get("text", "").replace("\x00", " ")
+    return _receive(africastalking.parse_incoming(_read_form()))
+
+
+@bp.route("/kannel/sms/inbound", methods=["GET", "POST"])
+def kannel_sms_inbound() -> Response:
+    """An SMS to the programme through Kannel (smsbox get-url or post-url). 200 once stored, as for Africa's
+    Talking; smsbox answers the sender with our body unless the service says `omit-empty`, so it is empty."""
+    form = _read_form() if request.method == "POST" else request.args.to_dict()
+    _receive(kannel.parse_incoming(form, get_services().settings.kannel_routes))
+    return _plain("")
+
+
+def _receive(incoming: IncomingSms) -> Response:
     services = get_services()
-    provider_id = _field(form, "id", max_length=100)
-    raw_phone = _field(form, "from", max_length=32)
-    text = _field(form, "text", required=False, max_length=2000)
-    sent_at = _parse_date(_field(form, "date", required=False, max_length=40))
     try:
-        phone, served = normalize_phone(raw_phone), True
+        phone, served = normalize_phone(incoming.raw_phone), True
     except PhoneNumberError:
-        phone, served = raw_phone.strip()[:16], False
-    with log_context(sms=provider_id), services.db.session() as session:
+        phone, served = incoming.raw_phone.strip()[:16], False
+    with log_context(sms=incoming.provider_id), services.db.session() as session:
         _inbound, reply = receive_sms(
             session,
             limits=services.limits,
-            provider_id=provider_id,
+            provider_id=incoming.provider_id,
             phone=phone,
-            text=text,
-            to=_field(form, "to", required=False, max_length=20) or None,
-            link_id=_field(form, "linkId", required=False, max_length=100) or None,
-            network_code=_field(form, "networkCode", required=False, max_length=10) or None,
-            sent_at=sent_at,
+            text=incoming.text,
+            to=incoming.to,
+            link_id=incoming.link_id,
+            network_code=incoming.network_code,
+            sent_at=incoming.sent_at,
             served=served,
+            route=incoming.route,
         )
     if reply is not None:
         kick(services.redis, reply.priority)
@@ -208,30 +207,32 @@ def sms_inbound() -> Response:
 def sms_delivery() -> Response:
     """A delivery report. 200 to anything well-formed, unknown statuses too, so the provider stops re-sending."""
     form = _read_form()
-    services = get_services()
     provider_id = _field(form, "id", max_length=100)
     status = _field(form, "status", max_length=32)
-    raw_phone = _field(form, "phoneNumber", required=False, max_length=32)
+    failure_reason = _field(form, "failureReason", required=False, max_length=64) or None
+    return _record_report(
+        provider_id, status, _field(form, "phoneNumber", required=False, max_length=32), failure_reason
+    )
+
+
+@bp.route("/kannel/sms/delivery", methods=["GET", "POST"])
+def kannel_sms_delivery() -> Response:
+    """A Kannel delivery report: the dlr-url the gateway gave the message, with Kannel's `%d`, `%A` and `%p`."""
+    form = _read_form() if request.method == "POST" else request.args.to_dict()
+    form.update({key: value for key, value in request.args.items() if key not in form})
+    message_id, status, raw_phone, failure_reason = kannel.parse_delivery_report(form)
+    return _record_report(kannel.provider_message_id(message_id), status, raw_phone, failure_reason)
+
+
+def _record_report(provider_id: str, status: str, raw_phone: str, failure_reason: str | None) -> Response:
+    services = get_services()
     try:
         phone = normalize_phone(raw_phone) if raw_phone else None
     except PhoneNumberError:
         phone = raw_phone.strip()[:16]
-    failure_reason = _field(form, "failureReason", required=False, max_length=64) or None
     with log_context(message=provider_id), services.db.session() as session:
         record_delivery_report(session, provider_id, status, phone, failure_reason)
     return _plain("OK")
-
-
-def _parse_date(raw: str) -> datetime | None:
-    """The provider writes `2021-03-01 10:00:00` or ISO 8601, in UTC."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):  # OverflowError: an offset that moves it past year 1 or 9999
-        raise BadRequest(f"form field date is not a date: {raw!r}") from None
 
 
 def init_app(app: Flask) -> None:

@@ -123,6 +123,9 @@ class OutboundMessage(TimestampMixin, Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     final_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    # The SMS route it went out on (SMS_ROUTES: `africastalking` or a Kannel route), set when a worker claims it;
+    # set before that, it is the route the message must take (a keyword reply goes back the way the keyword came).
+    route: Mapped[str | None] = mapped_column(String(40))
 
     # One message per person per campaign, whatever a restarted fan-out does; counters read this index.
     __table_args__ = (
@@ -164,6 +167,7 @@ class InboundMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     link_id: Mapped[str | None] = mapped_column(String(100))
     network_code: Mapped[str | None] = mapped_column(String(10))
+    route: Mapped[str | None] = mapped_column(String(40))  # the SMS route it came in on
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     keyword: Mapped[str | None] = mapped_column(String(16))  # stop, start or help when it was one
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

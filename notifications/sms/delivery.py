@@ -10,20 +10,12 @@ from sqlalchemy.orm import Session
 from models.clock import utcnow
 from models.messages import FINAL_MESSAGE_STATUSES, DeliveryReport, MessageStatus, OutboundMessage
 from models.phone import mask_phone
+from notifications.sms.providers import africastalking, kannel
 
 log = logging.getLogger(__name__)
 
-# Africa's Talking's delivery report statuses (its "SMS: delivery reports" documentation), mapped to our lifecycle.
-REPORT_STATUSES = {
-    "Sent": MessageStatus.SENT,
-    "Submitted": MessageStatus.SUBMITTED,
-    "Buffered": MessageStatus.BUFFERED,
-    "Success": MessageStatus.DELIVERED,
-    "Failed": MessageStatus.FAILED,
-    "AbsentSubscriber": MessageStatus.FAILED,
-    "Rejected": MessageStatus.REJECTED,
-    "Expired": MessageStatus.EXPIRED,
-}
+# Every provider's report status names, mapped to our lifecycle (the names never clash: Kannel's are our own).
+REPORT_STATUSES = {**africastalking.REPORT_STATUSES, **kannel.REPORT_STATUSES}
 # How far along the lifecycle a status is: a report never moves a message backwards.
 _PROGRESS = {
     MessageStatus.SUBMITTED: 1,

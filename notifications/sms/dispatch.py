@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import Integer, String, and_, column, func, or_, select, update, values
+from sqlalchemy import Integer, String, and_, case, cast, column, func, or_, select, update, values
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -46,15 +46,16 @@ from models.messages import (
 from models.phone import mask_phone
 from notifications.campaigns.quiet_hours import in_quiet_hours
 from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status
-from notifications.sms.provider import (
+from notifications.sms.providers.base import (
     Outcome,
     ProviderRejectedError,
     ProviderUnavailableError,
     RecipientResult,
     SmsProvider,
 )
-from notifications.sms.queues import PAUSED_KEY, RATE_KEY, kick
+from notifications.sms.queues import PAUSED_KEY, kick
 from notifications.sms.ratelimit import RateLimiter
+from notifications.sms.routing import Route, Router, build_routes
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,15 @@ ALERT_CREDENTIALS = "sms_credentials"
 ALERT_OUTCOME_UNKNOWN = "sms_outcome_unknown"
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One provider call of a round: a text, the route it goes out on, and its (message id, number) rows."""
+
+    route: str
+    body: str
+    rows: list[tuple[int, str]]
+
+
 @dataclass
 class _Round:
     """A claimed round whose provider calls are in flight."""
@@ -88,15 +98,24 @@ class Dispatcher:
     settings: Settings
     db: Database
     redis: redis.Redis
-    provider: SmsProvider
+    provider: SmsProvider  # Africa's Talking; Kannel routes are built from the settings unless `routes` is given
     sleep: Callable[[float], None] = time.sleep
-    limiter: RateLimiter = field(init=False)
+    routes: dict[str, Route] | None = None
+    router: Router = field(init=False)
+    limiters: dict[str, RateLimiter] = field(init=False)
     _executor: ThreadPoolExecutor | None = field(init=False, default=None)
     # Checked before each bulk batch; transactional messages are never held. Default: outside quiet hours.
     bulk_allowed: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.redis, RATE_KEY, PAUSED_KEY, self.settings.sms_rate_per_second)
+        if self.routes is None:
+            self.routes = build_routes(self.settings, self.provider)
+        self.router = Router(self.settings.sms_routes)
+        # One bucket per route (each Kannel route has its own rate), one pause flag for all.
+        self.limiters = {
+            name: RateLimiter(self.redis, route.rate_key, PAUSED_KEY, route.rate_per_second)
+            for name, route in self.routes.items()
+        }
         if self.bulk_allowed is None:
             self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
 
@@ -142,29 +161,45 @@ class Dispatcher:
             claimed: dict[int, str] = {}
             with self.db.session() as session:
                 batches = self._plan_round(session, priority)
-                ids = [message_id for _, batch in batches for message_id, _ in batch]
-                if not ids:
+                route_of = {message_id: batch.route for batch in batches for message_id, _ in batch.rows}
+                if not route_of:
                     return None
-                wait = self.limiter.reserve(len(ids))
+                wait = self._reserve(route_of)
                 if wait < 0:  # sending is paused (out of credit, credentials refused)
                     return None
                 if wait == 0:
-                    claimed = self._claim(session, ids, token)
+                    claimed = self._claim(session, list(route_of), token, route_of)
             if wait > 0:
                 # Wait before claiming, with no transaction open.
                 self.sleep(wait)
                 with self.db.session() as session:
-                    claimed = self._claim(session, ids, token)
-            self.limiter.refund(len(ids) - len(claimed))
+                    claimed = self._claim(session, list(route_of), token, route_of)
+            for route, count in _per_route(route_of, exclude=claimed).items():
+                self.limiters[route].refund(count)
             if claimed:
                 break
             # Another worker took them all; look again.
         self._note_started(token, [ROUND_MARKER])  # the round's record exists, though no call has begun yet
-        batches = [(body, [(i, phone) for i, phone in batch if i in claimed]) for body, batch in batches]
-        batches = [(body, batch) for body, batch in batches if batch]
+        batches = [
+            _Batch(batch.route, batch.body, [(i, phone) for i, phone in batch.rows if i in claimed])
+            for batch in batches
+        ]
         pool = self._pool()
-        futures = [pool.submit(self._call, token, batch) for batch in batches]
+        futures = [pool.submit(self._call, token, batch) for batch in batches if batch.rows]
         return _Round(token=token, futures=futures, size=len(claimed))
+
+    def _reserve(self, route_of: dict[int, str]) -> float:
+        """Reserve send-rate tokens on every route of a round; the longest wait, or -1 (nothing kept) if paused."""
+        counts = _per_route(route_of)
+        waits: dict[str, float] = {}
+        for route, count in counts.items():
+            waits[route] = self.limiters[route].reserve(count)
+            if waits[route] < 0:
+                for reserved in waits:
+                    if reserved != route:
+                        self.limiters[reserved].refund(counts[reserved])
+                return -1
+        return max(waits.values())
 
     def _finish_round(self, round_: _Round) -> int:
         """Wait for a round's calls and record every result in one transaction; returns the round's size."""
@@ -206,36 +241,50 @@ class Dispatcher:
         sending = select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING)
         return and_(due, or_(OutboundMessage.campaign_id.is_(None), OutboundMessage.campaign_id.in_(sending)))
 
-    def _plan_round(self, session: Session, priority: MessagePriority) -> list[tuple[str, list[tuple[int, str]]]]:
-        """The next due messages, grouped into batches: one text per batch, a number at most once per batch."""
-        batch_size = self.settings.sms_batch_size
-        # Enough rows for every thread to have a full batch, but never more than a second of the send rate (or
-        # one batch, when the rate is below a batch a second).
-        round_size = min(
-            self.settings.sms_send_concurrency * BATCHES_PER_THREAD * batch_size,
-            max(batch_size, int(self.settings.sms_rate_per_second)),
-        )
+    def _plan_round(self, session: Session, priority: MessagePriority) -> list[_Batch]:
+        """The next due messages, grouped into batches: one route and one text per batch, a number at most once per
+        batch, no more numbers than the route's provider takes a call. Each route's share of a round is at most one
+        second of its own rate (or one batch, when the rate is below a batch a second)."""
+        max_batches = self.settings.sms_send_concurrency * BATCHES_PER_THREAD
+        quota = {name: _round_size(route, max_batches) for name, route in self.routes.items()}
         rows = session.execute(
-            select(OutboundMessage.id, OutboundMessage.phone, OutboundMessage.body)
+            select(OutboundMessage.id, OutboundMessage.phone, OutboundMessage.body, OutboundMessage.route)
             .where(self._due(priority))
             .order_by(OutboundMessage.id)
-            .limit(round_size)
+            .limit(sum(quota.values()))
         ).all()
-        open_batches: dict[str, tuple[list[tuple[int, str]], set[str]]] = {}
-        batches: list[tuple[str, list[tuple[int, str]]]] = []
-        for message_id, phone, body in rows:
-            batch, phones = open_batches.get(body) or (None, set())
-            if batch is None or len(batch) >= batch_size or phone in phones:
-                if len(batches) >= self.settings.sms_send_concurrency * BATCHES_PER_THREAD:
+        open_batches: dict[tuple[str, str], tuple[list[tuple[int, str]], set[str]]] = {}
+        batches: list[_Batch] = []
+        taken = dict.fromkeys(self.routes, 0)
+        opened = dict.fromkeys(self.routes, 0)
+        for message_id, phone, body, stored_route in rows:
+            # A message that names its route (a keyword reply goes back the way the keyword came) keeps it.
+            route = stored_route if stored_route in self.routes else self.router.route_for(phone)
+            if route not in self.routes or taken[route] >= quota[route]:
+                continue  # a route SMS_ROUTES names but no provider backs is refused at start-up; this waits
+            batch, phones = open_batches.get((route, body)) or (None, set())
+            if batch is None or len(batch) >= self.routes[route].provider.batch_size or phone in phones:
+                if opened[route] >= max_batches:
                     continue  # this text waits for the next round
-                batch, phones = open_batches[body] = ([], set())
-                batches.append((body, batch))
+                batch, phones = open_batches[(route, body)] = ([], set())
+                batches.append(_Batch(route, body, batch))
+                opened[route] += 1
             batch.append((message_id, phone))
             phones.add(phone)
+            taken[route] += 1
         return batches
 
-    def _claim(self, session: Session, ids: list[int], token: str) -> dict[int, str]:
-        """Mark `ids` as ours if they are still queued; returns the ones we got, with their numbers."""
+    def _claim(
+        self, session: Session, ids: list[int], token: str, route_of: dict[int, str] | None = None
+    ) -> dict[int, str]:
+        """Mark `ids` as ours if they are still queued, each with the route `route_of` gives it (one statement for
+        the round); returns the ones we got, with their numbers."""
+        by_route: dict[str, list[int]] = {}
+        for message_id, route in (route_of or {}).items():
+            by_route.setdefault(route, []).append(message_id)
+        routes = (
+            {"route": case(*((OutboundMessage.id.in_(i), route) for route, i in by_route.items()))} if by_route else {}
+        )
         rows = session.execute(
             update(OutboundMessage)
             .where(OutboundMessage.id.in_(ids), OutboundMessage.status == MessageStatus.QUEUED)
@@ -244,22 +293,24 @@ class Dispatcher:
                 claim_token=token,
                 claimed_at=utcnow(),
                 attempts=OutboundMessage.attempts + 1,
+                **routes,
             )
             .returning(OutboundMessage.id, OutboundMessage.phone)
             .execution_options(synchronize_session=False)
         ).all()
         return dict(rows)
 
-    def _call(self, token: str, batch: tuple[str, list[tuple[int, str]]]) -> tuple[list[tuple[int, str]], object]:
+    def _call(self, token: str, batch: _Batch) -> tuple[list[tuple[int, str]], object]:
         """One provider call (in a pool thread): the batch's rows with the results, or the exception raised.
 
         Before the call, the rows are written down in Redis as "call started": if the worker dies, the sweep puts
         rows that never got that far straight back in the queue, and only the others wait for delivery reports.
         """
-        body, rows = batch
+        rows = batch.rows
         self._note_started(token, [message_id for message_id, _ in rows])
+        provider = self.routes[batch.route].provider
         try:
-            return rows, self.provider.send(body, [phone for _, phone in rows])
+            return rows, provider.send(batch.body, [phone for _, phone in rows], [message_id for message_id, _ in rows])
         except (ProviderUnavailableError, ProviderRejectedError) as exc:
             return rows, exc
 
@@ -285,7 +336,8 @@ class Dispatcher:
                 log.error("provider refused the call (%s); pausing sending", outcome)
                 pause = (
                     ALERT_CREDENTIALS,
-                    f"The SMS provider refused our requests: {outcome}. Check AT_USERNAME/AT_API_KEY.",
+                    f"The SMS provider refused our requests: {outcome}. Check AT_USERNAME/AT_API_KEY, or the"
+                    " KANNEL_<ROUTE>_USERNAME/PASSWORD of a Kannel route.",
                 )
                 results = {phone: RecipientResult.no_credit(phone, str(outcome)) for _, phone in rows}
             else:
@@ -476,6 +528,21 @@ class Dispatcher:
         ).scalar_one_or_none()
 
 
+def _round_size(route: Route, max_batches: int) -> int:
+    """A route's share of one round: one second of its rate, at least one batch, at most `max_batches` batches."""
+    batch_size = route.provider.batch_size
+    return min(max_batches * batch_size, max(batch_size, int(route.rate_per_second)))
+
+
+def _per_route(route_of: dict[int, str], exclude: dict[int, str] | None = None) -> dict[str, int]:
+    """How many of the messages go out on each route (leaving out those in `exclude`)."""
+    counts: dict[str, int] = {}
+    for message_id, route in route_of.items():
+        if exclude is None or message_id not in exclude:
+            counts[route] = counts.get(route, 0) + 1
+    return counts
+
+
 def _mark_accepted(session: Session, accepted: list[dict], now: datetime) -> None:
     """Record every accepted message of a round (provider id, cost, parts) in as few statements as the database
     allows: on PostgreSQL one UPDATE … FROM (VALUES …), a single round trip; on SQLite, which runs in-process and
@@ -498,8 +565,9 @@ def _mark_accepted(session: Session, accepted: list[dict], now: datetime) -> Non
         .where(OutboundMessage.id == table.c.id)
         .values(
             provider_message_id=table.c.pid,
-            cost=table.c.cost,
-            parts=func.coalesce(table.c.parts, OutboundMessage.parts),
+            # Cast: a VALUES column that is NULL in every row (Kannel reports neither) is typed text by PostgreSQL.
+            cost=cast(table.c.cost, String),
+            parts=func.coalesce(cast(table.c.parts, Integer), OutboundMessage.parts),
             **fixed,
         )
         .execution_options(synchronize_session=False)

@@ -52,10 +52,12 @@ def receive_sms(
     network_code: str | None = None,
     sent_at: datetime | None = None,
     served: bool = True,
+    route: str | None = None,
 ) -> tuple[InboundMessage | None, OutboundMessage | None]:
     """Store and act on one incoming SMS; (None, None) when the provider re-sent one we already have.
 
     `served` is False for numbers outside Lesotho and South Africa: they are stored for staff, never answered.
+    `route` is the SMS route it came in on; a keyword reply goes back on it.
     A keyword always acts (a STOP is never ignored), but is answered at most KEYWORD_REPLIES_PER_HOUR times an hour
     per number: anyone can text the programme, and the programme pays for every reply.
     """
@@ -70,6 +72,7 @@ def receive_sms(
         text=text,
         link_id=link_id,
         network_code=network_code,
+        route=route,
         contact_id=contact.id if contact else None,
         keyword=keyword[0] if keyword else None,
         sent_at=sent_at,
@@ -97,5 +100,6 @@ def receive_sms(
         log.info("inbound SMS %s from %s: keyword %s, over the hourly limit", provider_id, mask_phone(phone), action)
         return inbound, None
     reply = owe_message(session, contact, MessageKind.KEYWORD_REPLY, text_key=text_key, language=language)
+    reply.route = route
     log.info("inbound SMS %s from %s: keyword %s", provider_id, mask_phone(phone), action)
     return inbound, reply

@@ -11,7 +11,7 @@ from config.redis import connect
 from config.settings import default_database_url
 from models.db import Database
 from notifications.sms.dispatch import Dispatcher
-from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 
 
 class Runtime:

@@ -14,7 +14,7 @@ from models.messages import MessagePriority
 from notifications.campaigns.fanout import run_fanout
 from notifications.campaigns.lifecycle import complete_finished_campaigns
 from notifications.sms.dispatch import Dispatcher
-from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from tests.factories import register
 
 # Seconds between two rounds of the in-test worker; the progress page refreshes itself every few seconds.

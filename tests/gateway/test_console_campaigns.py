@@ -15,7 +15,7 @@ from models.messages import MessagePriority
 from notifications.campaigns.fanout import FANOUT_LEASE_KEY, run_fanout
 from notifications.campaigns.lifecycle import complete_finished_campaigns
 from notifications.sms.dispatch import Dispatcher
-from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from notifications.sms.queues import BULK_QUEUE
 from tests.factories import make_staff, register
 from tests.gateway.test_auth import audit_actions, csrf_from, login

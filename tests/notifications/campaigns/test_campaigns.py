@@ -34,7 +34,7 @@ from notifications.campaigns.quiet_hours import in_quiet_hours
 from notifications.campaigns.series import library, run_due_series, start_series
 from notifications.sms.dispatch import BATCHES_PER_THREAD, Dispatcher
 from notifications.sms.outbox import owe_text
-from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from tests.factories import next_phone, register
 
 # Messages of one round with personalised texts: one thread, BATCHES_PER_THREAD batches of one.

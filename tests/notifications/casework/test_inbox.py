@@ -29,7 +29,7 @@ from notifications.casework.inbox import (
 from notifications.sms.dispatch import Dispatcher
 from notifications.sms.inbound import receive_sms
 from notifications.sms.number_limits import NumberLimits
-from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from tests.factories import OPERATOR, make_staff, next_phone, register, staff_actor
 
 _provider_ids = itertools.count(1)

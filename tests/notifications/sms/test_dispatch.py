@@ -15,7 +15,7 @@ from notifications.casework.grants import change_grant_status
 from notifications.sms.delivery import record_delivery_report
 from notifications.sms.dispatch import ROUND_MARKER, Dispatcher
 from notifications.sms.outbox import owe_text
-from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from notifications.sms.queues import PAUSED_KEY
 from tests.factories import next_phone, register
 

@@ -12,8 +12,8 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from config import load_settings
-from notifications.sms.provider import (
-    AfricasTalkingProvider,
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
+from notifications.sms.providers.base import (
     Outcome,
     ProviderRejectedError,
     ProviderUnavailableError,

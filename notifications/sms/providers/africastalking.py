@@ -1,31 +1,33 @@
-"""The SMS provider behind one small interface: send a text to some numbers, learn what became of each number.
-
-The rest of the gateway sees only `SmsProvider.send` and `RecipientResult`; the Africa's Talking SDK stays in this
-module, so a second provider (or a Lesotho aggregator, if Africa's Talking cannot route there) is one class more.
-
-What the caller must do with each answer:
-- `Outcome.ACCEPTED`: store `message_id`; delivery comes later as a delivery report.
-- `Outcome.RETRY`: send that number again later (provider trouble, or an answer that did not mention it).
-- `Outcome.PERMANENT`: never retry (invalid number, blacklist, do-not-disturb, bad sender ID...).
-- `Outcome.NO_CREDIT`: the account is out of credit; pause sending and tell staff, then retry.
-- `ProviderUnavailableError`: the whole call failed in a retryable way; retry the whole batch later.
-- `ProviderRejectedError`: the whole call was refused (bad API key, bad request); retrying will not help.
+"""Africa's Talking: sending through its bulk SMS API (the `africastalking` SDK), what its delivery reports mean,
+and the fields of its incoming-SMS and delivery-report callbacks. Everything the gateway knows about this provider
+is in this module; the rest sees only `notifications.sms.providers.base`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Protocol
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from africastalking.Service import validate_phone
 from africastalking.SMS import SMSService
 from urllib3.exceptions import NewConnectionError
 
+from models.messages import MessageStatus
 from models.phone import mask_phone
+from notifications.sms.providers.base import (
+    CallbackError,
+    IncomingSms,
+    Outcome,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+    RecipientResult,
+    callback_field,
+    without_nul,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,78 +69,19 @@ STATUS_CODES_BY_NAME = {
     "RejectedByGateway": 502,
 }
 
-
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"  # the provider took the message; delivery is reported later
-    RETRY = "retry"  # not taken, for a reason that may pass: try again later
-    PERMANENT = "permanent"  # not taken, and never will be: do not retry
-    NO_CREDIT = "no_credit"  # not taken because the account is out of credit: pause sending, tell staff
-
-
-@dataclass(frozen=True)
-class RecipientResult:
-    """What the provider said about one number of a send call."""
-
-    phone: str
-    outcome: Outcome
-    message_id: str | None  # the provider's messageId when accepted; delivery reports carry it as `id`
-    status_code: int | None
-    status: str  # the provider's status text, e.g. "Success", "InvalidPhoneNumber"
-    cost: str | None  # as the provider writes it, e.g. "LSL 0.3000"
-    parts: int | None
-    error: str | None  # a human-readable reason when not accepted
-
-    @property
-    def accepted(self) -> bool:
-        return self.outcome is Outcome.ACCEPTED
-
-    @classmethod
-    def refused(cls, phone: str, outcome: Outcome, error: str, status: str = "") -> RecipientResult:
-        """A result the provider did not write (a failed call, a number it never saw), with the reason."""
-        return cls(phone, outcome, message_id=None, status_code=None, status=status, cost=None, parts=None, error=error)
-
-    @classmethod
-    def retry(cls, phone: str, error: str) -> RecipientResult:
-        return cls.refused(phone, Outcome.RETRY, error)
-
-    @classmethod
-    def permanent(cls, phone: str, error: str) -> RecipientResult:
-        return cls.refused(phone, Outcome.PERMANENT, error)
-
-    @classmethod
-    def no_credit(cls, phone: str, error: str) -> RecipientResult:
-        return cls.refused(phone, Outcome.NO_CREDIT, error)
-
-
-class SmsProvider(Protocol):
-    def send(self, text: str, phones: list[str]) -> list[RecipientResult]:
-        """Send `text` to every number of `phones` (E.164) in one call; one result per distinct number, in order."""
-        ...
-
-
-class ProviderError(Exception):
-    """The whole send call failed; `status_code` is the HTTP status when there was an answer at all."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class ProviderUnavailableError(ProviderError):
-    """The whole call failed in a way that may pass (network error, timeout, HTTP 5xx or 429): retry the batch.
-
-    `outcome_unknown` is true when the request may have reached the provider and been accepted anyway (a read
-    timeout, a 2xx answer we could not read): a retry can then send a duplicate, which the caller may prefer to
-    an SMS that is never sent, but should know about.
-    """
-
-    def __init__(self, message: str, *, status_code: int | None = None, outcome_unknown: bool = False) -> None:
-        super().__init__(message, status_code=status_code)
-        self.outcome_unknown = outcome_unknown
-
-
-class ProviderRejectedError(ProviderError):
-    """The whole call was refused for good (any other non-2xx, e.g. 401 for a bad API key): do not retry as is."""
+# Delivery report statuses (its "SMS: delivery reports" documentation), mapped to our lifecycle.
+REPORT_STATUSES = {
+    "Sent": MessageStatus.SENT,
+    "Submitted": MessageStatus.SUBMITTED,
+    "Buffered": MessageStatus.BUFFERED,
+    "Success": MessageStatus.DELIVERED,
+    "Failed": MessageStatus.FAILED,
+    "AbsentSubscriber": MessageStatus.FAILED,
+    "Rejected": MessageStatus.REJECTED,
+    "Expired": MessageStatus.EXPIRED,
+}
+# The name SMS_ROUTES gives this provider.
+ROUTE = "africastalking"
 
 
 class _StatusKeepingSMSService(SMSService):
@@ -174,8 +117,10 @@ class AfricasTalkingProvider:
         sender_id: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         enqueue: bool = False,
+        batch_size: int = 100,
     ) -> None:
         self.sender_id = sender_id or None
+        self.batch_size = batch_size
         self.timeout = timeout
         self.enqueue = enqueue
         self._service = _StatusKeepingSMSService(username, api_key)
@@ -190,6 +135,7 @@ class AfricasTalkingProvider:
         options = {
             "sender_id": settings.at_sender_id or None,
             "timeout": (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
+            "batch_size": settings.sms_batch_size,
             **overrides,
         }
         return cls(settings.at_username, settings.at_api_key, settings.provider_base_url, **options)
@@ -198,12 +144,12 @@ class AfricasTalkingProvider:
     def base_url(self) -> str:
         return self._service._baseUrl
 
-    def send(self, text: str, phones: list[str]) -> list[RecipientResult]:
+    def send(self, text: str, phones: list[str], message_ids: Sequence[int] | None = None) -> list[RecipientResult]:
         """Send `text` to `phones` in one provider call; one result per distinct number, in the order given.
 
         Numbers the SDK would refuse to send (not `+` and digits) are answered PERMANENT without a call, so one
         bad number cannot sink the batch. Raises `ProviderUnavailableError` or `ProviderRejectedError` when the
-        call as a whole fails.
+        call as a whole fails. `message_ids` are not needed: the provider answers with its own ids.
         """
         phones = list(dict.fromkeys(phones))  # one SMS per number, even if a caller repeats one
         malformed = {phone: _malformed(phone) for phone in phones if not validate_phone(phone)}
@@ -350,3 +296,37 @@ def _int_or_none(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+# The longest fields of its callbacks that we accept; longer values are not from the provider.
+MAX_ID_CHARS = 100
+MAX_PHONE_CHARS = 32
+MAX_TEXT_CHARS = 2000
+
+
+def parse_incoming(form: dict[str, str]) -> IncomingSms:
+    """An incoming-SMS callback (`from`, `to`, `text`, `date`, `id`, `linkId`, `networkCode`)."""
+    return IncomingSms(
+        provider_id=callback_field(form, "id", max_length=MAX_ID_CHARS),
+        raw_phone=callback_field(form, "from", max_length=MAX_PHONE_CHARS),
+        text=callback_field(
+            {"text": without_nul(form.get("text", ""))}, "text", required=False, max_length=MAX_TEXT_CHARS
+        ),
+        to=callback_field(form, "to", required=False, max_length=20) or None,
+        link_id=callback_field(form, "linkId", required=False, max_length=MAX_ID_CHARS) or None,
+        network_code=callback_field(form, "networkCode", required=False, max_length=10) or None,
+        sent_at=parse_date(callback_field(form, "date", required=False, max_length=40)),
+        route=ROUTE,
+    )
+
+
+def parse_date(raw: str) -> datetime | None:
+    """The provider writes `2021-03-01 10:00:00` or ISO 8601, in UTC."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves it past year 1 or 9999
+        raise CallbackError(f"form field date is not a date: {raw!r}") from None
