@@ -1,7 +1,7 @@
 """the SMS route of each outbound and inbound message
 
 Revision ID: 7a3e5c1b9d20
-Revises: 3c1d2e4f5a6b
+Revises: 7e1a5c3b9d20
 Create Date: 2026-11-30 09:00:00.000000
 
 A second kind of SMS route (Kannel over SMPP, chosen per network by SMS_ROUTES): every message records the route it
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7a3e5c1b9d20"
-down_revision: str | None = "3c1d2e4f5a6b"
+down_revision: str | None = "7e1a5c3b9d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

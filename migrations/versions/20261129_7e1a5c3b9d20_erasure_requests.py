@@ -3,7 +3,7 @@
 People ask by USSD or SMS for their data to be deleted; an admin confirms or declines each request.
 
 Revision ID: 7e1a5c3b9d20
-Revises: 3c1d2e4f5a6b
+Revises: 5e7a9c1b2d40
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7e1a5c3b9d20"
-down_revision: str | None = "3c1d2e4f5a6b"
+down_revision: str | None = "5e7a9c1b2d40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
