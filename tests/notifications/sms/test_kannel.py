@@ -197,7 +197,9 @@ def wait_for_quiet(count, quiet_seconds: float, limit_seconds: float = 60.0) -> 
     raise AssertionError(f"the SMSC kept receiving for {limit_seconds:g} s")
 
 
-def test_bearerbox_killed_mid_send_and_restarted_loses_nothing_and_doubles_nothing(kannel_stack, smsc_state, db, redis):
+def test_bearerbox_killed_mid_send_and_restarted_loses_nothing_and_the_gateway_sends_nothing_twice(
+    kannel_stack, smsc_state, db, redis
+):
     kannel, _smscs, dispatcher, settings = kannel_stack
     count = 30
     phones = [f"+2665800{index:04d}" for index in range(count)]
@@ -206,6 +208,12 @@ def test_bearerbox_killed_mid_send_and_restarted_loses_nothing_and_doubles_nothi
             owe_text(session, get_or_create_contact(session, phone), MessageKind.STAFF, f"Notice for {phone[-4:]}")
 
     dispatcher.send_round("transactional")  # some leave; then bearerbox dies with the rest still to go
+    with db.session() as session:
+        taken_by_kannel = {
+            message.phone.lstrip("+")
+            for message in session.execute(select(OutboundMessage)).scalars()
+            if message.status == MessageStatus.SUBMITTED
+        }
     kannel.kill_bearerbox()
     dispatcher.send_round("transactional")  # smsbox or bearerbox is gone: these wait in the queue for a retry
     kannel.start_bearerbox()
@@ -232,7 +240,13 @@ def test_bearerbox_killed_mid_send_and_restarted_loses_nothing_and_doubles_nothi
     wait_for(lambda: len({destination for destination, _, _ in smsc_state.messages()}) == count, "every number")
     time.sleep(2)  # anything Kannel's store would send twice has had time to
     copies = Counter(destination for destination, _, _ in smsc_state.messages())
-    assert copies == Counter(phone.lstrip("+") for phone in phones)
+    assert set(copies) == {phone.lstrip("+") for phone in phones}  # nothing lost
+    # Bearerbox's store replays, after a SIGKILL, what it had taken from smsbox but not yet seen acknowledged by the
+    # SMSC: Kannel's own at-least-once, which no client of sendsms can close (docs/providers.md). Any second copy
+    # must be of such a message; the gateway itself asked for each message once, or again only for a call that got
+    # no answer and no report.
+    assert {destination for destination, copies_of in copies.items() if copies_of > 1} <= taken_by_kannel
+    assert sorted(len(messages_to(db, phone)) for phone in phones) == [1] * count
     statuses = Counter(message.status for phone in phones for message in messages_to(db, phone))
     # Receipts for what the SMSC took just before bearerbox died are lost with it (this SMSC does not re-send them,
     # and dlr-storage = internal keeps Kannel's waiting list in memory): those stay `sent`.
