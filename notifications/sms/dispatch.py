@@ -33,6 +33,14 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from config.logging import log_context
+from config.metrics import (
+    CALL_OK,
+    CALL_REFUSED,
+    CALL_UNAVAILABLE,
+    CALL_UNKNOWN,
+    SMS_PROVIDER_CALL_SECONDS,
+    SMS_PROVIDER_CALLS,
+)
 from models.base import as_utc, utcnow
 from models.campaigns import Campaign, CampaignStatus
 from models.db import Database
@@ -45,7 +53,8 @@ from models.messages import (
 )
 from models.phone import mask_phone
 from notifications.campaigns.quiet_hours import in_quiet_hours
-from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status
+from notifications.sms.breaker import BreakerState, CircuitBreaker
+from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status, count_final
 from notifications.sms.provider import (
     Outcome,
     ProviderRejectedError,
@@ -91,12 +100,19 @@ class Dispatcher:
     provider: SmsProvider
     sleep: Callable[[float], None] = time.sleep
     limiter: RateLimiter = field(init=False)
+    breaker: CircuitBreaker = field(init=False)
     _executor: ThreadPoolExecutor | None = field(init=False, default=None)
     # Checked before each bulk batch; transactional messages are never held. Default: outside quiet hours.
     bulk_allowed: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.redis, RATE_KEY, PAUSED_KEY, self.settings.sms_rate_per_second)
+        self.breaker = CircuitBreaker(
+            self.redis,
+            failures=self.settings.sms_breaker_failures,
+            cooldown_seconds=self.settings.sms_breaker_cooldown_seconds,
+            probe_timeout_seconds=self.settings.at_timeout_seconds,
+        )
         if self.bulk_allowed is None:
             self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
 
@@ -107,19 +123,29 @@ class Dispatcher:
 
         Rounds overlap: while one round's provider calls are in flight, the previous round's results are written
         and the next round is claimed, so the database work hides behind the network instead of adding to it.
+        While the provider's circuit breaker is open the drain waits for the cool-down (within its budget) and then
+        probes, so the backlog leaves as soon as the provider answers again.
         """
         started = time.monotonic()
         handled = 0
         in_flight = self._start_round(priority)
-        while in_flight is not None:
-            over_budget = time_budget is not None and time.monotonic() - started > time_budget
-            following = None if over_budget else self._start_round(priority)
-            handled += self._finish_round(in_flight)
-            if over_budget:
+        while True:
+            while in_flight is not None:
+                over_budget = time_budget is not None and time.monotonic() - started > time_budget
+                following = None if over_budget else self._start_round(priority)
+                handled += self._finish_round(in_flight)
+                if over_budget:
+                    return handled, self._has_due(priority)
+                # Recording may have put rows back in the queue (a retry with no backoff): look once more.
+                in_flight = following if following is not None else self._start_round(priority)
+            breaker = self.breaker.status()
+            if breaker.state == BreakerState.CLOSED:
+                return handled, False
+            remaining = None if time_budget is None else time_budget - (time.monotonic() - started)
+            if remaining is None or remaining <= 0:
                 return handled, self._has_due(priority)
-            # Recording may have put rows back in the queue (a retry with no backoff): look once more.
-            in_flight = following if following is not None else self._start_round(priority)
-        return handled, False
+            self.sleep(min(breaker.retry_in, remaining))
+            in_flight = self._start_round(priority)
 
     def send_round(self, priority: MessagePriority | str) -> int:
         """One round, start to finish: claim, send, record. Returns how many messages it handled (0: none due,
@@ -138,10 +164,15 @@ class Dispatcher:
         while True:
             if priority == MessagePriority.BULK and not self.bulk_allowed():
                 return None
+            permit = self.breaker.permit()
+            if not permit.go:  # the provider is down: claim nothing until the cool-down ends
+                return None
             token = uuid.uuid4().hex
             claimed: dict[int, str] = {}
             with self.db.session() as session:
                 batches = self._plan_round(session, priority)
+                if permit.probe:  # one batch is enough to learn whether the provider is back
+                    batches = batches[:1]
                 ids = [message_id for _, batch in batches for message_id, _ in batch]
                 if not ids:
                     return None
@@ -258,10 +289,24 @@ class Dispatcher:
         """
         body, rows = batch
         self._note_started(token, [message_id for message_id, _ in rows])
+        started = time.perf_counter()
         try:
-            return rows, self.provider.send(body, [phone for _, phone in rows])
-        except (ProviderUnavailableError, ProviderRejectedError) as exc:
+            results = self.provider.send(body, [phone for _, phone in rows])
+        except ProviderUnavailableError as exc:
+            self._count_call(CALL_UNKNOWN if exc.outcome_unknown else CALL_UNAVAILABLE, started)
+            self.breaker.failed()
             return rows, exc
+        except ProviderRejectedError as exc:
+            self._count_call(CALL_REFUSED, started)
+            self.breaker.succeeded()  # the provider is up and answering, however unwelcome the answer
+            return rows, exc
+        self._count_call(CALL_OK, started)
+        self.breaker.succeeded()
+        return rows, results
+
+    def _count_call(self, outcome: str, started: float) -> None:
+        SMS_PROVIDER_CALLS.labels(route=self.breaker.route, outcome=outcome).inc()
+        SMS_PROVIDER_CALL_SECONDS.labels(route=self.breaker.route).observe(time.perf_counter() - started)
 
     def _record(self, token: str, outcomes: list[tuple[list[tuple[int, str]], object]]) -> None:
         """Write every recipient's fate of a round in one transaction; accepted rows in one bulk UPDATE."""
@@ -269,6 +314,7 @@ class Dispatcher:
         accepted: list[dict] = []
         others: dict[int, RecipientResult] = {}
         unknown: dict[int, str] = {}
+        held: dict[int, str] = {}
         pause: tuple[str, str] | None = None
         for rows, outcome in outcomes:
             if isinstance(outcome, ProviderUnavailableError) and outcome.outcome_unknown:
@@ -279,9 +325,12 @@ class Dispatcher:
                 unknown.update({message_id: str(outcome)[:500] for message_id, _ in rows})
                 continue
             if isinstance(outcome, ProviderUnavailableError):
+                # Provider-wide trouble, not these messages' fault: they go back as they were, due at once, and
+                # the circuit breaker (not a backoff per message) decides when the next call goes out.
                 log.warning("provider unavailable for %d messages: %s", len(rows), outcome)
-                results = {phone: RecipientResult.retry(phone, str(outcome)) for _, phone in rows}
-            elif isinstance(outcome, ProviderRejectedError):
+                held.update({message_id: str(outcome)[:500] for message_id, _ in rows})
+                continue
+            if isinstance(outcome, ProviderRejectedError):
                 log.error("provider refused the call (%s); pausing sending", outcome)
                 pause = (
                     ALERT_CREDENTIALS,
@@ -311,6 +360,8 @@ class Dispatcher:
                     session.execute(
                         update(OutboundMessage).where(OutboundMessage.id == message_id).values(last_error=error)
                     )
+            if held:
+                _hold(session, held, token)
             if others:
                 messages = session.execute(
                     select(OutboundMessage).where(OutboundMessage.id.in_(others), OutboundMessage.claim_token == token)
@@ -344,6 +395,7 @@ class Dispatcher:
             message.failure_reason = result.status[:64]
             message.last_error = result.error
             message.final_at = now
+            count_final(message)
             log.info("message %s to %s refused: %s", message.id, mask_phone(message.phone), result.status)
         elif result.outcome == Outcome.NO_CREDIT:
             message.status = MessageStatus.QUEUED
@@ -359,6 +411,7 @@ class Dispatcher:
             message.status = MessageStatus.FAILED
             message.failure_reason = "RetriesExhausted"
             message.final_at = now
+            count_final(message)
             log.warning("message %s failed after %d attempts: %s", message.id, message.attempts, error)
             return
         message.status = MessageStatus.QUEUED
@@ -474,6 +527,25 @@ class Dispatcher:
             .order_by(DeliveryReport.id)
             .limit(1)
         ).scalar_one_or_none()
+
+
+def _hold(session: Session, held: dict[int, str], token: str) -> None:
+    """Put back the rows of calls that failed provider-wide: queued, the attempt not counted, the reason noted."""
+    by_error: dict[str, list[int]] = {}
+    for message_id, error in held.items():
+        by_error.setdefault(error, []).append(message_id)
+    for error, ids in by_error.items():
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids), OutboundMessage.claim_token == token)
+            .values(
+                status=MessageStatus.QUEUED,
+                claim_token=None,
+                attempts=OutboundMessage.attempts - 1,  # the claim counted it
+                last_error=error,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _mark_accepted(session: Session, accepted: list[dict], now: datetime) -> None:
