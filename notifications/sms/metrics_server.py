@@ -19,6 +19,7 @@ def metrics_page() -> tuple[bytes, str]:
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0"):  # noqa: S104 - scraped from the monitoring host
-    """Serve `metrics_page()` on `port` from a daemon thread; returns the server (`shutdown()` then `server_close()` stop it)."""
+    """Serve `metrics_page()` on `port` from a daemon thread; returns the server (`shutdown()`, then
+    `server_close()`, stop it)."""
     server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
     return server

@@ -22,7 +22,9 @@ from tests.gateway.test_auth import login
 from tests.gateway.test_ussd_webhook import USSD, hop
 from tests.servers import free_port
 
-GUNICORN_START_SECONDS = 30
+GUNICORN_START_SECONDS = 60
+# A replaced gunicorn worker imports the app again: seconds on a busy machine, while requests wait for it.
+REQUEST_TIMEOUT_SECONDS = 60
 # Each gunicorn worker serves this many requests and is replaced: the hops are spread over several processes.
 REQUESTS_PER_WORKER = 4
 
@@ -138,7 +140,7 @@ def test_under_gunicorn_one_scrape_adds_up_every_worker(settings, db, redis_url,
         deadline = time.monotonic() + GUNICORN_START_SECONDS
         while True:
             try:
-                requests.get(f"{url}/metrics", timeout=10)
+                requests.get(f"{url}/metrics", timeout=REQUEST_TIMEOUT_SECONDS)
                 break
             except requests.RequestException:
                 assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
@@ -146,8 +148,8 @@ def test_under_gunicorn_one_scrape_adds_up_every_worker(settings, db, redis_url,
         hops = 12
         for index in range(hops):
             form = {"sessionId": f"gunicorn-{index}", "serviceCode": "*1#", "phoneNumber": next_phone(), "text": ""}
-            assert requests.post(f"{url}{USSD}", data=form, timeout=10).text.startswith("CON")
-        page = requests.get(f"{url}/metrics", timeout=10).text
+            assert requests.post(f"{url}{USSD}", data=form, timeout=REQUEST_TIMEOUT_SECONDS).text.startswith("CON")
+        page = requests.get(f"{url}/metrics", timeout=REQUEST_TIMEOUT_SECONDS).text
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
