@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console clean
+.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console bench-outage clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,9 @@ bench-campaign: install
 
 bench-console: install
 	$(BIN)/python bench/console.py
+
+bench-outage: install
+	$(BIN)/python bench/outage.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis

@@ -214,8 +214,11 @@ class Settings:
     sms_claim_timeout_seconds: int = 120  # a claimed message untouched this long had its worker die mid-call
     sms_unknown_outcome_seconds: int = 1800  # how long to wait for a report to settle a mid-call death
     sms_credit_pause_seconds: int = 300  # after InsufficientBalance, sending pauses this long, then probes again
+    sms_breaker_failures: int = 5  # consecutive provider-wide failures (5xx, timeouts) that stop all sending
+    sms_breaker_cooldown_seconds: float = 5.0  # then sending waits this long before one call probes the provider
     sweep_interval_seconds: float = 30.0  # how often the worker re-enqueues messages left behind
     log_level: str = "INFO"  # root log level
+    metrics_token: str = ""  # when set, GET /metrics wants `Authorization: Bearer <this>`; empty: open (firewall it)
     data_encryption_key: str = ""  # Fernet keys for national IDs at rest, newest first; required in production
     data_hash_key: str = ""  # HMAC key of the national ID hash (search, uniqueness); never rotated; required in prod
     retention_ussd_session_days: int = 90  # USSD session records (support questions come within weeks)
@@ -264,6 +267,8 @@ _PARSERS = {
     "sms_claim_timeout_seconds": _int,
     "sms_unknown_outcome_seconds": _int,
     "sms_credit_pause_seconds": _int,
+    "sms_breaker_failures": _int,
+    "sms_breaker_cooldown_seconds": _float,
     "sweep_interval_seconds": _float,
     "retention_ussd_session_days": _int,
     "retention_inbound_sms_days": _int,
@@ -344,6 +349,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("USSD_MAX_CHARS below 60 cannot hold a menu")
     if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0 or settings.sms_send_concurrency < 1:
         raise SettingsError("SMS_BATCH_SIZE, SMS_RATE_PER_SECOND and SMS_SEND_CONCURRENCY must be positive")
+    if settings.sms_breaker_failures < 1 or settings.sms_breaker_cooldown_seconds <= 0:
+        raise SettingsError("SMS_BREAKER_FAILURES and SMS_BREAKER_COOLDOWN_SECONDS must be positive")
 
 
 def default_database_url() -> str:

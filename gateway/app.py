@@ -11,7 +11,7 @@ from flask import Flask
 
 from config import DEVELOPMENT, load_settings
 from config.logging import configure_logging
-from gateway import api, auth, cli, console, security, services, webhooks
+from gateway import api, auth, cli, console, metrics, security, services, webhooks
 
 # The one command that runs a development gateway without APP_ENV: `flask --app wsgi dev` brings up the local
 # stack and sets APP_ENV=development for the processes it starts. Every other process without APP_ENV is production.
@@ -30,6 +30,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     security.init_app(app, settings)
     auth.init_app(app, settings)
     webhooks.init_app(app)
+    metrics.init_app(app)
     console.init_app(app)
     api.init_app(app)
     cli.init_app(app)

@@ -19,6 +19,7 @@ from flask import Flask, Response, abort, g, jsonify, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from config import Settings
+from config.metrics import LOGIN_FAILURES
 from config.settings import DEVELOPMENT, TEST
 from gateway.services import get_services
 from models.actors import Actor, Via
@@ -123,6 +124,7 @@ def log_in(email: str, password: str) -> StaffUser:
                 db_session, email.strip().lower(), "staff.login_failed", "staff_user", ip=client_ip(), reason=exc.reason
             )
             failure = exc
+            LOGIN_FAILURES.labels(reason=exc.reason).inc()
         else:
             record(db_session, user.email, "staff.login", "staff_user", user.id, ip=client_ip())
     if failure is not None:

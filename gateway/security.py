@@ -15,6 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from config import Settings
+from config.metrics import REFUSED_TOO_LARGE, WEBHOOK_REFUSALS
 from gateway.auth import json_error
 
 # The console has no script at all; its few <style> blocks carry the per-response nonce. Nothing may frame a page
@@ -135,6 +136,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     def too_large(_error: RequestEntityTooLarge) -> Response:
         """413 with the limit: JSON under /api/, plain text elsewhere (a browser shows it as it is)."""
         reason = f"the request is larger than {settings.max_content_length} bytes (MAX_CONTENT_LENGTH)"
+        if request.path.startswith(WEBHOOK_PREFIX):
+            WEBHOOK_REFUSALS.labels(reason=REFUSED_TOO_LARGE).inc()
         if request.path.startswith(API_PREFIX):
             return json_error(413, reason)
         return Response(reason + "\n", status=413, mimetype="text/plain")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from urllib.parse import parse_qsl
 
 import redis
@@ -12,9 +13,23 @@ from flask import Blueprint, Flask, Response, abort, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.logging import log_context
+from config.metrics import (
+    HOP_ANSWERED,
+    HOP_COUNTERS,
+    HOP_UNAVAILABLE,
+    HOP_UNSERVED,
+    REFUSED_BAD_REQUEST,
+    REFUSED_NETWORK,
+    REFUSED_TOKEN,
+    SESSION_END_OTHER,
+    USSD_END_STATUSES,
+    USSD_HOP_SECONDS,
+    USSD_SESSIONS_ENDED,
+    WEBHOOK_REFUSALS,
+)
 from gateway.security import caller_allowed
 from gateway.services import get_services
-from menus import UssdRequest, unavailable_response, unserved_number_response
+from menus import UssdRequest, UssdResponse, unavailable_response, unserved_number_response
 from models.phone import PhoneNumberError, mask_phone, normalize_phone
 from models.ussd import record_session_end
 from notifications.sms.delivery import record_delivery_report
@@ -31,7 +46,6 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 MAX_SESSION_ID_LENGTH = 100
 # Longest cumulative USSD text we accept (a session is short; this is far above any real one).
 MAX_USSD_TEXT_LENGTH = 2000
-USSD_END_STATUSES = frozenset({"Success", "Incomplete", "Failed"})
 # The largest callback body we read, and the most fields in it: the provider's are a few hundred bytes.
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 30
@@ -51,15 +65,18 @@ def require_token() -> None:
     settings = get_services().settings
     if not caller_allowed(settings):
         log.warning("refused %s from %s: not in WEBHOOK_ALLOWED_NETWORKS", request.path, request.remote_addr)
+        WEBHOOK_REFUSALS.labels(reason=REFUSED_NETWORK).inc()
         abort(Response("caller not in WEBHOOK_ALLOWED_NETWORKS\n", status=403, mimetype="text/plain"))
     expected = settings.webhook_token
     if expected and not hmac.compare_digest(request.args.get("token", "").encode(), expected.encode()):
+        WEBHOOK_REFUSALS.labels(reason=REFUSED_TOKEN).inc()
         abort(Response("invalid or missing token\n", status=403, mimetype="text/plain"))
 
 
 @bp.errorhandler(CallbackError)
 def bad_request(error: CallbackError) -> Response:
     log.warning("rejected %s: %s", request.path, error)
+    WEBHOOK_REFUSALS.labels(reason=REFUSED_BAD_REQUEST).inc()
     return Response(f"{error}\n", status=400, mimetype="text/plain")
 
 
@@ -107,6 +124,7 @@ def _plain(text: str) -> Response:
 @bp.post("/at/ussd")
 def ussd() -> Response:
     """One USSD hop: answers `CON …` or `END …`; never a 500, because the phone would show a cryptic error."""
+    started = time.perf_counter()
     form = _read_form()
     services = get_services()
     session_id = _field(form, "sessionId", max_length=MAX_SESSION_ID_LENGTH)
@@ -122,7 +140,7 @@ def ussd() -> Response:
             phone = normalize_phone(raw_phone)
         except PhoneNumberError as exc:
             log.info("refused number %s: %s", mask_phone(raw_phone), exc)
-            return _plain(unserved_number_response().body)
+            return _answered(unserved_number_response(), HOP_UNSERVED, started)
         try:
             response = services.ussd.handle(
                 UssdRequest(
@@ -131,7 +149,14 @@ def ussd() -> Response:
             )
         except (redis.RedisError, SQLAlchemyError):
             log.exception("USSD hop failed for %s; answered the unavailable screen", mask_phone(phone))
-            return _plain(unavailable_response().body)
+            return _answered(unavailable_response(), HOP_UNAVAILABLE, started)
+    return _answered(response, HOP_ANSWERED, started)
+
+
+def _answered(response: UssdResponse, outcome: str, started: float) -> Response:
+    """The hop's answer, counted: one increment and one observation, all a hop can afford."""
+    HOP_COUNTERS[response.end, outcome].inc()
+    USSD_HOP_SECONDS.observe(time.perf_counter() - started)
     return _plain(response.body)
 
 
@@ -145,6 +170,7 @@ def ussd_events() -> Response:
     status = _field(form, "status", max_length=20)
     if status not in USSD_END_STATUSES:
         log.warning("unknown USSD session status %r for session %s", status, session_id)
+    USSD_SESSIONS_ENDED.labels(status=status if status in USSD_END_STATUSES else SESSION_END_OTHER).inc()
     try:
         phone = normalize_phone(raw_phone)
     except PhoneNumberError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from config.metrics import CHANNEL_USSD, REGISTRATIONS
 from menus.hop import Hop
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
 from models.grants import format_maloti, grant_summary
@@ -152,6 +153,7 @@ def submit_registration(hop: Hop) -> None:
         hop.end("registration.failed")
         return
     hop.draft.clear()
+    REGISTRATIONS.labels(channel=CHANNEL_USSD).inc()
     kick(hop.redis, MessagePriority.TRANSACTIONAL)
     log.info("registered %s as reference %s", mask_phone(hop.phone), registered.reference)
     hop.end(

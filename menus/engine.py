@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from config.logging import log_context
+from config.metrics import USSD_SESSIONS_STARTED
 from config.settings import Settings
 from menus import actions
 from menus.hop import END_PREFIX, Hop, Menu, UssdRequest, UssdResponse
@@ -98,6 +99,7 @@ class UssdEngine:
             hop = Hop(self.menu, request, state or SessionState(), draft)
             hop.known_language = loaded.language
             if state is None or not state.stack:
+                USSD_SESSIONS_STARTED.inc()
                 actions.start_session(hop)
             else:
                 hop.answer(new_answer(state.last_text, request.text))

@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.metrics import SMS_FINAL
 from models.clock import utcnow
 from models.messages import FINAL_MESSAGE_STATUSES, DeliveryReport, MessageStatus, OutboundMessage
 from models.phone import mask_phone
@@ -42,7 +43,13 @@ def apply_status(message: OutboundMessage, status: MessageStatus, failure_reason
         message.failure_reason = failure_reason[:64]
     if status in FINAL_MESSAGE_STATUSES:
         message.final_at = utcnow()
+        count_final(message)
     return True
+
+
+def count_final(message: OutboundMessage) -> None:
+    """Count a message that has just reached its final status (every place that finalises one calls this)."""
+    SMS_FINAL.labels(priority=str(message.priority), status=str(message.status)).inc()
 
 
 def record_delivery_report(

@@ -33,6 +33,14 @@ from sqlalchemy.orm import Session
 
 from config import Settings
 from config.logging import log_context
+from config.metrics import (
+    CALL_OK,
+    CALL_REFUSED,
+    CALL_UNAVAILABLE,
+    CALL_UNKNOWN,
+    SMS_PROVIDER_CALL_SECONDS,
+    SMS_PROVIDER_CALLS,
+)
 from models.base import as_utc, utcnow
 from models.campaigns import Campaign, CampaignStatus
 from models.db import Database
@@ -45,7 +53,8 @@ from models.messages import (
 )
 from models.phone import mask_phone
 from notifications.campaigns.quiet_hours import in_quiet_hours
-from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status
+from notifications.sms.breaker import BreakerState, CircuitBreaker
+from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status, count_final
 from notifications.sms.providers.base import (
     Outcome,
     ProviderRejectedError,
@@ -103,6 +112,7 @@ class Dispatcher:
     routes: dict[str, Route] | None = None
     router: Router = field(init=False)
     limiters: dict[str, RateLimiter] = field(init=False)
+    breakers: dict[str, CircuitBreaker] = field(init=False)
     _executor: ThreadPoolExecutor | None = field(init=False, default=None)
     # Checked before each bulk batch; transactional messages are never held. Default: outside quiet hours.
     bulk_allowed: Callable[[], bool] | None = None
@@ -116,6 +126,17 @@ class Dispatcher:
             name: RateLimiter(self.redis, route.rate_key, PAUSED_KEY, route.rate_per_second)
             for name, route in self.routes.items()
         }
+        # One circuit breaker per route: an outage of one route holds only that route's messages.
+        self.breakers = {
+            name: CircuitBreaker(
+                self.redis,
+                failures=self.settings.sms_breaker_failures,
+                cooldown_seconds=self.settings.sms_breaker_cooldown_seconds,
+                probe_timeout_seconds=self.settings.at_timeout_seconds,
+                route=name,
+            )
+            for name in self.routes
+        }
         if self.bulk_allowed is None:
             self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
 
@@ -126,19 +147,31 @@ class Dispatcher:
 
         Rounds overlap: while one round's provider calls are in flight, the previous round's results are written
         and the next round is claimed, so the database work hides behind the network instead of adding to it.
+        While the provider's circuit breaker is open the drain waits for the cool-down (within its budget) and then
+        probes, so the backlog leaves as soon as the provider answers again.
         """
         started = time.monotonic()
         handled = 0
         in_flight = self._start_round(priority)
-        while in_flight is not None:
-            over_budget = time_budget is not None and time.monotonic() - started > time_budget
-            following = None if over_budget else self._start_round(priority)
-            handled += self._finish_round(in_flight)
-            if over_budget:
+        while True:
+            while in_flight is not None:
+                over_budget = time_budget is not None and time.monotonic() - started > time_budget
+                following = None if over_budget else self._start_round(priority)
+                handled += self._finish_round(in_flight)
+                if over_budget:
+                    return handled, self._has_due(priority)
+                # Recording may have put rows back in the queue (a retry with no backoff): look once more.
+                in_flight = following if following is not None else self._start_round(priority)
+            held = [
+                status for status in (b.status() for b in self.breakers.values()) if status.state != BreakerState.CLOSED
+            ]
+            if not held:
+                return handled, False
+            remaining = None if time_budget is None else time_budget - (time.monotonic() - started)
+            if remaining is None or remaining <= 0:
                 return handled, self._has_due(priority)
-            # Recording may have put rows back in the queue (a retry with no backoff): look once more.
-            in_flight = following if following is not None else self._start_round(priority)
-        return handled, False
+            self.sleep(min(min(status.retry_in for status in held), remaining))
+            in_flight = self._start_round(priority)
 
     def send_round(self, priority: MessagePriority | str) -> int:
         """One round, start to finish: claim, send, record. Returns how many messages it handled (0: none due,
@@ -161,6 +194,7 @@ class Dispatcher:
             claimed: dict[int, str] = {}
             with self.db.session() as session:
                 batches = self._plan_round(session, priority)
+                batches = self._permitted(batches)
                 route_of = {message_id: batch.route for batch in batches for message_id, _ in batch.rows}
                 if not route_of:
                     return None
@@ -309,10 +343,40 @@ class Dispatcher:
         rows = batch.rows
         self._note_started(token, [message_id for message_id, _ in rows])
         provider = self.routes[batch.route].provider
+        breaker = self.breakers[batch.route]
+        started = time.perf_counter()
         try:
-            return rows, provider.send(batch.body, [phone for _, phone in rows], [message_id for message_id, _ in rows])
-        except (ProviderUnavailableError, ProviderRejectedError) as exc:
+            results = provider.send(batch.body, [phone for _, phone in rows], [message_id for message_id, _ in rows])
+        except ProviderUnavailableError as exc:
+            self._count_call(batch.route, CALL_UNKNOWN if exc.outcome_unknown else CALL_UNAVAILABLE, started)
+            breaker.failed()
             return rows, exc
+        except ProviderRejectedError as exc:
+            self._count_call(batch.route, CALL_REFUSED, started)
+            breaker.succeeded()  # the provider is up and answering, however unwelcome the answer
+            return rows, exc
+        self._count_call(batch.route, CALL_OK, started)
+        breaker.succeeded()
+        return rows, results
+
+    def _count_call(self, route: str, outcome: str, started: float) -> None:
+        SMS_PROVIDER_CALLS.labels(route=route, outcome=outcome).inc()
+        SMS_PROVIDER_CALL_SECONDS.labels(route=route).observe(time.perf_counter() - started)
+
+    def _permitted(self, batches: list[_Batch]) -> list[_Batch]:
+        """The batches whose route's circuit breaker lets them go: none of a route that is down, and only one of a
+        route being probed (one call is enough to learn whether it is back)."""
+        permits = {route: self.breakers[route].permit() for route in dict.fromkeys(batch.route for batch in batches)}
+        kept: list[_Batch] = []
+        probed: set[str] = set()
+        for batch in batches:
+            permit = permits[batch.route]
+            if not permit.go or batch.route in probed:
+                continue
+            if permit.probe:
+                probed.add(batch.route)
+            kept.append(batch)
+        return kept
 
     def _record(self, token: str, outcomes: list[tuple[list[tuple[int, str]], object]]) -> None:
         """Write every recipient's fate of a round in one transaction; accepted rows in one bulk UPDATE."""
@@ -320,6 +384,7 @@ class Dispatcher:
         accepted: list[dict] = []
         others: dict[int, RecipientResult] = {}
         unknown: dict[int, str] = {}
+        held: dict[int, str] = {}
         pause: tuple[str, str] | None = None
         for rows, outcome in outcomes:
             if isinstance(outcome, ProviderUnavailableError) and outcome.outcome_unknown:
@@ -330,9 +395,12 @@ class Dispatcher:
                 unknown.update({message_id: str(outcome)[:500] for message_id, _ in rows})
                 continue
             if isinstance(outcome, ProviderUnavailableError):
+                # Provider-wide trouble, not these messages' fault: they go back as they were, due at once, and
+                # the circuit breaker (not a backoff per message) decides when the next call goes out.
                 log.warning("provider unavailable for %d messages: %s", len(rows), outcome)
-                results = {phone: RecipientResult.retry(phone, str(outcome)) for _, phone in rows}
-            elif isinstance(outcome, ProviderRejectedError):
+                held.update({message_id: str(outcome)[:500] for message_id, _ in rows})
+                continue
+            if isinstance(outcome, ProviderRejectedError):
                 log.error("provider refused the call (%s); pausing sending", outcome)
                 pause = (
                     ALERT_CREDENTIALS,
@@ -363,6 +431,8 @@ class Dispatcher:
                     session.execute(
                         update(OutboundMessage).where(OutboundMessage.id == message_id).values(last_error=error)
                     )
+            if held:
+                _hold(session, held, token)
             if others:
                 messages = session.execute(
                     select(OutboundMessage).where(OutboundMessage.id.in_(others), OutboundMessage.claim_token == token)
@@ -396,6 +466,7 @@ class Dispatcher:
             message.failure_reason = result.status[:64]
             message.last_error = result.error
             message.final_at = now
+            count_final(message)
             log.info("message %s to %s refused: %s", message.id, mask_phone(message.phone), result.status)
         elif result.outcome == Outcome.NO_CREDIT:
             message.status = MessageStatus.QUEUED
@@ -411,6 +482,7 @@ class Dispatcher:
             message.status = MessageStatus.FAILED
             message.failure_reason = "RetriesExhausted"
             message.final_at = now
+            count_final(message)
             log.warning("message %s failed after %d attempts: %s", message.id, message.attempts, error)
             return
         message.status = MessageStatus.QUEUED
@@ -541,6 +613,25 @@ def _per_route(route_of: dict[int, str], exclude: dict[int, str] | None = None) 
         if exclude is None or message_id not in exclude:
             counts[route] = counts.get(route, 0) + 1
     return counts
+
+
+def _hold(session: Session, held: dict[int, str], token: str) -> None:
+    """Put back the rows of calls that failed provider-wide: queued, the attempt not counted, the reason noted."""
+    by_error: dict[str, list[int]] = {}
+    for message_id, error in held.items():
+        by_error.setdefault(error, []).append(message_id)
+    for error, ids in by_error.items():
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids), OutboundMessage.claim_token == token)
+            .values(
+                status=MessageStatus.QUEUED,
+                claim_token=None,
+                attempts=OutboundMessage.attempts - 1,  # the claim counted it
+                last_error=error,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _mark_accepted(session: Session, accepted: list[dict], now: datetime) -> None:

@@ -16,6 +16,7 @@ from africastalking.Service import validate_phone
 from africastalking.SMS import SMSService
 from urllib3.exceptions import NewConnectionError
 
+from config.settings import AFRICASTALKING_ROUTE
 from models.messages import MessageStatus
 from models.phone import mask_phone
 from notifications.sms.providers.base import (
@@ -80,8 +81,6 @@ REPORT_STATUSES = {
     "Rejected": MessageStatus.REJECTED,
     "Expired": MessageStatus.EXPIRED,
 }
-# The name SMS_ROUTES gives this provider.
-ROUTE = "africastalking"
 
 
 class _StatusKeepingSMSService(SMSService):
@@ -316,7 +315,7 @@ def parse_incoming(form: dict[str, str]) -> IncomingSms:
         link_id=callback_field(form, "linkId", required=False, max_length=MAX_ID_CHARS) or None,
         network_code=callback_field(form, "networkCode", required=False, max_length=10) or None,
         sent_at=parse_date(callback_field(form, "date", required=False, max_length=40)),
-        route=ROUTE,
+        route=AFRICASTALKING_ROUTE,
     )
 
 
