@@ -6,7 +6,7 @@ import time
 
 import pytest
 import requests
-from notifications.sms.provider import AfricasTalkingProvider
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from sqlalchemy import select
 
 from models.messages import MessagePriority, MessageStatus, OutboundMessage
