@@ -6,13 +6,14 @@ import time
 
 import pytest
 import requests
-from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from sqlalchemy import select
 
+from config.settings import AFRICASTALKING_ROUTE
 from models.messages import MessagePriority, MessageStatus, OutboundMessage
 from notifications.sms.breaker import BreakerState, CircuitBreaker
 from notifications.sms.dispatch import BATCHES_PER_THREAD, Dispatcher
 from notifications.sms.metrics_server import metrics_page, serve_metrics
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from tests.factories import next_phone
 from tests.notifications.sms.test_dispatch import queue_texts, sent_to, statuses
 from tests.servers import free_port
@@ -99,7 +100,7 @@ def test_an_outage_stops_the_calls_and_the_first_answered_probe_sends_the_backlo
     assert time.monotonic() - started < 2 * COOLDOWN_SECONDS + 1  # waited out the cool-down, not a backoff
     assert sorted(sent_to(emulator)) == sorted(phones)
     assert statuses(db) == {MessageStatus.SUBMITTED: MESSAGES}
-    assert dispatcher.breaker.status().state == BreakerState.CLOSED
+    assert dispatcher.breakers[AFRICASTALKING_ROUTE].status().state == BreakerState.CLOSED
 
 
 def test_the_worker_metrics_page_shows_the_calls_and_the_breaker_changes(dispatcher, db, emulator):

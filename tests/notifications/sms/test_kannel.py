@@ -179,6 +179,9 @@ def test_a_long_sesotho_text_arrives_whole_as_ucs2(kannel_stack, smsc_state, db)
     assert smsc_state.messages() == [(VODACOM_PHONE.lstrip("+"), SESOTHO, DATA_CODING_UCS2)]
 
 
+# Longest a drain waits for the route's circuit breaker, opened by the calls that failed while bearerbox was down,
+# to let a probe through.
+BREAKER_WAIT_SECONDS = 30.0
 # Seconds without a new message at the SMSC after which Kannel is taken to hold nothing more.
 QUIET_SECONDS = 3.0
 
@@ -221,7 +224,7 @@ def test_bearerbox_killed_mid_send_and_restarted_loses_nothing_and_the_gateway_s
     with db.session() as session:  # the backoff has passed
         for message in session.execute(select(OutboundMessage)).scalars():
             message.next_attempt_at = None
-    dispatcher.drain("transactional")
+    dispatcher.drain("transactional", time_budget=BREAKER_WAIT_SECONDS)
     # Calls whose smsbox died under them (no answer) may or may not have reached Kannel: the sweep settles them by
     # delivery report, or sends them again once no report came. Here the waits are cut to nothing.
     impatient = Dispatcher(
@@ -234,7 +237,7 @@ def test_bearerbox_killed_mid_send_and_restarted_loses_nothing_and_the_gateway_s
     # back (a loaded machine is slow at both): until the SMSC has heard nothing new for a while.
     wait_for_quiet(lambda: len(smsc_state.messages()), quiet_seconds=QUIET_SECONDS)
     impatient.settle_stuck()
-    impatient.drain("transactional")
+    impatient.drain("transactional", time_budget=BREAKER_WAIT_SECONDS)
     impatient.close()
 
     wait_for(lambda: len({destination for destination, _, _ in smsc_state.messages()}) == count, "every number")
