@@ -129,6 +129,7 @@ class Settings:
     covid_tips_sms_per_day: int = 1  # COVID-19 tips SMS one number can ask for in 24 hours (USSD)
     keyword_replies_per_hour: int = 3  # answers to HELP/STOP/START (and Sesotho) one number gets in an hour
     open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
+    national_id_attempts_per_day: int = 3  # national IDs one number can enter at USSD registration in 24 hours
 
     @property
     def is_production(self) -> bool:
@@ -174,6 +175,7 @@ _PARSERS = {
     "covid_tips_sms_per_day": _int,
     "keyword_replies_per_hour": _int,
     "open_callbacks_per_number": _int,
+    "national_id_attempts_per_day": _int,
 }
 
 
@@ -217,9 +219,16 @@ def _check(settings: Settings) -> None:
             key.strip() for key in f"{settings.data_encryption_key},{settings.data_hash_key}".split(",")
         }:
             raise SettingsError("DATA_ENCRYPTION_KEY and DATA_HASH_KEY must not be the published development keys")
-    if min(settings.covid_tips_sms_per_day, settings.keyword_replies_per_hour, settings.open_callbacks_per_number) < 0:
+    per_number = (
+        settings.covid_tips_sms_per_day,
+        settings.keyword_replies_per_hour,
+        settings.open_callbacks_per_number,
+        settings.national_id_attempts_per_day,
+    )
+    if min(per_number) < 0:
         raise SettingsError(
-            "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR and OPEN_CALLBACKS_PER_NUMBER must not be negative"
+            "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR, OPEN_CALLBACKS_PER_NUMBER and"
+            " NATIONAL_ID_ATTEMPTS_PER_DAY must not be negative"
         )
     if settings.max_content_length < 1:
         raise SettingsError("MAX_CONTENT_LENGTH must be positive")

@@ -12,12 +12,13 @@ import logging
 from menus.hop import Hop
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
 from models.grants import format_maloti, grant_summary
+from models.held import hold_registration
 from models.messages import MessageKind, MessagePriority
 from models.people import contact_alerts_on, contact_id, contact_language, registered_reference, save_contact_choice
 from models.phone import mask_phone
 from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError, register_beneficiary
 from models.requests import add_callback_request, add_feedback, count_open_callbacks
-from notifications.sms.number_limits import CALLBACK, COVID_TIPS
+from notifications.sms.number_limits import CALLBACK, COVID_TIPS, NATIONAL_ID_ATTEMPT
 from notifications.sms.outbox import Recipient, record_owed_message
 from notifications.sms.queues import kick
 
@@ -143,9 +144,7 @@ def submit_registration(hop: Hop) -> None:
         hop.end("registration.already", reference=already.reference)
         return
     except NationalIdTakenError:
-        hop.draft.forget("national_id")
-        hop.replace("question", field="national_id")
-        hop.reask("error.national_id_taken")
+        _hold_registration(hop)
         return
     except RegistrationError:
         log.exception("registration failed for %s", mask_phone(hop.phone))
@@ -159,6 +158,25 @@ def submit_registration(hop: Hop) -> None:
         first_name=registered.first_name[:DISPLAY_NAME_MAX_CHARS],
         reference=registered.reference,
     )
+
+
+def _hold_registration(hop: Hop) -> None:
+    """The ID belongs to someone else: keep the registration for staff and say only that they will be in touch.
+    "Already registered" would tell anyone who types a stranger's ID that the stranger is in the programme."""
+    with hop.database.connection() as db:
+        held_id = hold_registration(db, hop.phone, to_registration_answers(hop.draft.answers), hop.language)
+    hop.draft.clear()
+    log.info("registration of %s held for staff as %s: national ID taken", mask_phone(hop.phone), held_id)
+    hop.end("registration.held")
+
+
+def allow_national_id_attempt(hop: Hop) -> bool:
+    """Count one national ID typed by this number; False past NATIONAL_ID_ATTEMPTS_PER_DAY, so that one phone
+    cannot try ID after ID. The only Redis call beyond the hop's two, and only on the ID question."""
+    if hop.limits.allow(NATIONAL_ID_ATTEMPT, hop.phone):
+        return True
+    log.info("national ID refused for %s: daily attempts used up", mask_phone(hop.phone))
+    return False
 
 
 def show_status(hop: Hop) -> None:
@@ -195,7 +213,7 @@ def send_covid_tips(hop: Hop) -> None:
     if hop.state.tips_sent:
         hop.push("notice", text="covid.tips_already")
         return
-    if not hop.engine.limits.allow(COVID_TIPS, hop.phone):
+    if not hop.limits.allow(COVID_TIPS, hop.phone):
         log.info("COVID-19 tips refused for %s: daily limit reached", mask_phone(hop.phone))
         hop.push("notice", text="covid.tips_limit")
         return
@@ -210,7 +228,7 @@ def send_covid_tips(hop: Hop) -> None:
 def request_callback(hop: Hop, topic: str) -> None:
     """A call-back request, unless the number has OPEN_CALLBACKS_PER_NUMBER waiting for staff already (or another
     request of it is being recorded this instant): staff time is the programme's, and one call answers them all."""
-    with hop.engine.limits.guard(CALLBACK, hop.phone) as held:
+    with hop.limits.guard(CALLBACK, hop.phone) as held:
         added = held and _add_callback_within_limit(hop, topic)
     if not added:
         log.info("call-back request refused for %s: one is already open", mask_phone(hop.phone))

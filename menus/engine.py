@@ -8,7 +8,6 @@ writes the state back in one round trip. Nothing slow (SMS sending) happens here
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 from typing import Any
 
 import redis
@@ -77,12 +76,13 @@ class UssdEngine:
             catalogue=self.catalogue,
             screens=SCREENS,
             end_texts=END_TEXTS,
+            limits=NumberLimits(redis, settings),
         )
 
-    @cached_property
+    @property
     def limits(self) -> NumberLimits:
         """Per-number limits, for the few screens that owe an SMS or a call (never on a plain menu hop)."""
-        return NumberLimits(self.redis, self.settings)
+        return self.menu.limits
 
     def text(self, key: str, language: str, **params: Any) -> str:
         """A catalogue text with its placeholders filled, the keypad codes included."""

@@ -24,6 +24,7 @@ from menus.session import Draft, Frame, SessionState
 from models.db import Database
 from models.people import Language
 from notifications.sms.encoding import gsm7_length
+from notifications.sms.number_limits import NumberLimits
 from notifications.sms.texts import Catalogue
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class Menu:
     screens: Mapping[str, Screen]
     # The texts an END screen may show: an END screen cannot be paged, so the tests check each against the width.
     end_texts: frozenset[str]
+    # Per-number limits, asked only on the few screens that owe an SMS or a call or take a national ID.
+    limits: NumberLimits
 
     def text(self, key: str, language: str, **params: Any) -> str:
         """A catalogue text with its placeholders filled, the keypad codes included."""
@@ -119,6 +122,10 @@ class Hop:
     def redis(self) -> redis.Redis:
         """For enqueueing SMS sends after a commit (the session state is saved by the engine, not through this)."""
         return self.menu.redis
+
+    @property
+    def limits(self) -> NumberLimits:
+        return self.menu.limits
 
     @property
     def phone(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 
 import redis
 
@@ -18,6 +19,7 @@ from config.settings import Settings
 COVID_TIPS = "covid_tips"
 KEYWORD_REPLY = "keyword_reply"
 CALLBACK = "callback"
+NATIONAL_ID_ATTEMPT = "national_id_attempt"
 DAY_SECONDS = 24 * 3600
 HOUR_SECONDS = 3600
 # How long one number's call-back request may hold its guard; far above one USSD hop, short enough that a process
@@ -47,8 +49,13 @@ class NumberLimits:
         self.windows = {
             COVID_TIPS: (settings.covid_tips_sms_per_day, DAY_SECONDS),
             KEYWORD_REPLY: (settings.keyword_replies_per_hour, HOUR_SECONDS),
+            NATIONAL_ID_ATTEMPT: (settings.national_id_attempts_per_day, DAY_SECONDS),
         }
-        self._take = connection.register_script(_TAKE)
+
+    @cached_property
+    def _take(self):
+        """The window script, registered on first use (a menu built without Redis, in tests, never needs it)."""
+        return self.connection.register_script(_TAKE)
 
     def allow(self, kind: str, phone: str) -> bool:
         """True, and counted, when `phone` has made fewer than its limit of `kind` in the window; else False."""
