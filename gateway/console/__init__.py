@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from gateway.console import audit, auth, beneficiaries, campaigns, dashboard, inbox, reports, staff
+from gateway.console import audit, auth, beneficiaries, campaigns, dashboard, duplicates, inbox, reports, staff
 
 CONSOLE_BLUEPRINT = "console"
 # The console's areas: each module holds its routes on its own `bp`.
-AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit)
+AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit, duplicates)
 
 
 def init_app(app: Flask) -> None:

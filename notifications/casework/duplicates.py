@@ -8,12 +8,15 @@ transaction (IDs masked: the audit log never holds a full national ID). The call
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from models.actors import Actor, PermissionDeniedError
 from models.clock import utcnow
-from models.held import HeldRegistration, HeldStatus
+from models.held import HeldRegistration, HeldStatus, holder_of, waiting_registrations
 from models.messages import MessageKind
+from models.people import Beneficiary
 from models.phone import mask_national_id
 from models.registration import RegistrationError, register_beneficiary
 from models.staff import Role
@@ -22,6 +25,17 @@ from notifications.sms.outbox import Recipient, record_owed_message
 AUDIT_OBJECT = "held_registration"
 # The longest reason kept with a dismissal; the audit column is wider.
 REASON_MAX_CHARS = 500
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    """A held registration beside the beneficiary who holds its ID (None: corrected meanwhile, or in a district
+    the staff member cannot see, whose name is then not shown)."""
+
+    held: HeldRegistration
+    holder: Beneficiary | None
+    holder_hidden: bool
+    masked_id: str
 
 
 class HeldRegistrationError(ValueError):
@@ -35,6 +49,17 @@ def get_held_for(session: Session, actor: Actor, held_id: int) -> HeldRegistrati
     if held is None or not actor.can_see_district(held.district):
         return None
     return held
+
+
+def duplicate_review(session: Session, actor: Actor) -> list[DuplicatePair]:
+    """The held registrations in the actor's districts, oldest first, each beside the holder of its ID."""
+    actor.require_role(Role.OFFICER)
+    pairs = []
+    for held in waiting_registrations(session, actor.district_list):
+        holder = holder_of(session, held)
+        hidden = holder is not None and not actor.can_see_district(holder.district)
+        pairs.append(DuplicatePair(held, None if hidden else holder, hidden, mask_national_id(held.national_id)))
+    return pairs
 
 
 def _open(session: Session, actor: Actor, held_id: int) -> HeldRegistration:
