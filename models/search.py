@@ -23,14 +23,16 @@ from decimal import Decimal
 from sqlalchemy import Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from models.actors import Actor, PermissionDeniedError
 from models.clock import end_of_lesotho_day, start_of_lesotho_day
 from models.crypto import national_id_digest
 from models.grants import Grant, GrantEvent, GrantStatus
 from models.messages import MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Contact, Language, Sex
-from models.phone import PhoneNumberError, normalize_phone
+from models.phone import PhoneNumberError, mask_national_id, mask_phone, normalize_phone
+from models.reference import is_valid_reference
 from models.requests import CallbackRequest, Feedback
-from models.staff import StaffUser
+from models.staff import Role, StaffUser
 from models.ussd import UssdSessionRecord
 
 # Rows on a page unless the client asks otherwise, and the most it may ask for.
@@ -45,6 +47,10 @@ HISTORY_LIMIT = 100
 # A search text of digits and phone punctuation with at least this many digits is also tried as a phone number.
 MIN_PHONE_DIGITS = 8
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+# A search text of letters and digits, with a digit, this long, that is not a reference, is a national ID search.
+_ID_LIKE = re.compile(r"[A-Za-z0-9]{5,20}")
+PHONE_SEARCH, NATIONAL_ID_SEARCH = "phone", "national_id"
+SEARCH_AUDIT = "beneficiary.search"
 # LIKE wildcards typed by a user are matched literally.
 LIKE_ESCAPE = "\\"
 
@@ -77,6 +83,14 @@ class BeneficiaryFilters:
             "registered_to": self.registered_to.isoformat() if self.registered_to else None,
         }
         return {name: value for name, value in params.items() if value}
+
+    def for_audit(self) -> dict[str, str]:
+        """`as_params` with the search text masked when it is a phone number or national ID: the audit log never
+        holds either in full."""
+        params = self.as_params()
+        if "q" in params:
+            params["q"] = masked_search_text(self.q)
+        return params
 
 
 @dataclass(frozen=True)
@@ -217,14 +231,40 @@ def exact_terms(q: str) -> list:
     q = q.strip()
     id_hashes = sorted({national_id_digest(q), national_id_digest(q.upper())} - {None})
     terms = [Beneficiary.reference == q, Beneficiary.national_id_hash.in_(id_hashes)]
-    if _PHONE_LIKE.fullmatch(q) and sum(char.isdigit() for char in q) >= MIN_PHONE_DIGITS:
-        try:
-            phone = normalize_phone(q)
-        except PhoneNumberError:
-            pass
-        else:
-            terms.append(Beneficiary.contact_id == select(Contact.id).where(Contact.phone == phone).scalar_subquery())
+    phone = _phone_of(q)
+    if phone is not None:
+        terms.append(Beneficiary.contact_id == select(Contact.id).where(Contact.phone == phone).scalar_subquery())
     return terms
+
+
+def identifying_search(q: str) -> str | None:
+    """`PHONE_SEARCH` or `NATIONAL_ID_SEARCH` when the search text is an exact phone number or national ID (which
+    unmask a person), else None (a name or a reference)."""
+    q = q.strip()
+    if _phone_of(q) is not None:
+        return PHONE_SEARCH
+    if _ID_LIKE.fullmatch(q) and any(char.isdigit() for char in q) and not is_valid_reference(q):
+        return NATIONAL_ID_SEARCH
+    return None
+
+
+def masked_search_text(q: str) -> str:
+    """The search text as the audit log may keep it: a phone number or national ID masked, anything else as is."""
+    kind = identifying_search(q)
+    if kind == PHONE_SEARCH:
+        return mask_phone(_phone_of(q.strip()))
+    if kind == NATIONAL_ID_SEARCH:
+        return mask_national_id(q.strip())
+    return q
+
+
+def _phone_of(q: str) -> str | None:
+    if not (_PHONE_LIKE.fullmatch(q) and sum(char.isdigit() for char in q) >= MIN_PHONE_DIGITS):
+        return None
+    try:
+        return normalize_phone(q)
+    except PhoneNumberError:
+        return None
 
 
 def name_term(q: str):
@@ -318,6 +358,23 @@ def search_beneficiaries(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(items=rows, next_cursor=str(rows[-1].id) if more else None)
+
+
+def search_beneficiaries_for(
+    session: Session, actor: Actor, filters: BeneficiaryFilters, *, after: int | None = None, limit: int = PAGE_SIZE
+) -> Page:
+    """`search_beneficiaries` for a staff member, in the console or the API. A search by an exact phone number or
+    national ID finds out who a number or an ID belongs to: it needs the officer role (`PermissionDeniedError`
+    for a viewer), and is audited as `beneficiary.search` with the text masked, on every page."""
+    kind = identifying_search(filters.q)
+    if kind is not None:
+        if not actor.has_role(Role.OFFICER):
+            raise PermissionDeniedError(
+                f"searching by an exact {kind.replace('_', ' ')} needs the officer role; you are {actor.staff.role}."
+                " Search by name or reference instead."
+            )
+        actor.audit(session, SEARCH_AUDIT, "beneficiary", None, q=masked_search_text(filters.q), by=kind)
+    return search_beneficiaries(session, actor.staff, filters, after=after, limit=limit)
 
 
 def count_beneficiaries(session: Session, staff: StaffUser, filters: BeneficiaryFilters) -> int:
