@@ -113,20 +113,17 @@ def client_ip() -> str | None:
 
 def log_in(email: str, password: str) -> StaffUser:
     """Check the password, write the attempt to the audit log, and start a fresh session; raises LoginError."""
-    failure: LoginError | None = None
-    with get_services().db.session() as db_session:
-        try:
-            user = authenticate(db_session, email, password, utcnow())
-        except LoginError as exc:
-            # Recorded inside the transaction, with the failure count authenticate() wrote.
+    database = get_services().db
+    try:
+        user = authenticate(database, email, password, utcnow())
+    except LoginError as exc:
+        with database.session() as db_session:
             record(
                 db_session, email.strip().lower(), "staff.login_failed", "staff_user", ip=client_ip(), reason=exc.reason
             )
-            failure = exc
-        else:
-            record(db_session, user.email, "staff.login", "staff_user", user.id, ip=client_ip())
-    if failure is not None:
-        raise failure
+        raise
+    with database.session() as db_session:
+        record(db_session, user.email, "staff.login", "staff_user", user.id, ip=client_ip())
     # A new session on login, so that a session id planted before it (fixation) is worth nothing.
     session.clear()
     session.permanent = True
