@@ -130,6 +130,8 @@ class Settings:
     keyword_replies_per_hour: int = 3  # answers to HELP/STOP/START (and Sesotho) one number gets in an hour
     open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
     national_id_attempts_per_day: int = 3  # national IDs one number can enter at USSD registration in 24 hours
+    login_attempts_per_address: int = 30  # staff login tries from one address in 15 minutes (password spraying)
+    login_attempts_per_account: int = 10  # staff login tries at one e-mail address in 15 minutes, from anywhere
 
     @property
     def is_production(self) -> bool:
@@ -176,6 +178,8 @@ _PARSERS = {
     "keyword_replies_per_hour": _int,
     "open_callbacks_per_number": _int,
     "national_id_attempts_per_day": _int,
+    "login_attempts_per_address": _int,
+    "login_attempts_per_account": _int,
 }
 
 
@@ -224,11 +228,13 @@ def _check(settings: Settings) -> None:
         settings.keyword_replies_per_hour,
         settings.open_callbacks_per_number,
         settings.national_id_attempts_per_day,
+        settings.login_attempts_per_address,
+        settings.login_attempts_per_account,
     )
     if min(per_number) < 0:
         raise SettingsError(
             "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR, OPEN_CALLBACKS_PER_NUMBER and"
-            " NATIONAL_ID_ATTEMPTS_PER_DAY must not be negative"
+            " NATIONAL_ID_ATTEMPTS_PER_DAY and LOGIN_ATTEMPTS_PER_* must not be negative"
         )
     if settings.max_content_length < 1:
         raise SettingsError("MAX_CONTENT_LENGTH must be positive")

@@ -20,11 +20,13 @@ from flask.sessions import SecureCookieSessionInterface
 
 from config import Settings
 from config.settings import DEVELOPMENT, TEST
+from gateway.addresses import caller_address
 from gateway.services import get_services
 from models.actors import Actor, Via
 from models.audit import record
 from models.base import utcnow
-from models.staff import LoginError, Role, StaffUser, authenticate, token_in_use
+from models.staff import LoginError, LoginFailure, Role, StaffUser, authenticate, token_in_use
+from notifications.sms.number_limits import LOGIN_ACCOUNT, LOGIN_ADDRESS
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Paths whose unsafe requests need no CSRF token: the API authenticates by bearer token, never by cookie, and the
@@ -107,14 +109,27 @@ def _fingerprint(user: StaffUser) -> str:
 
 
 def client_ip() -> str | None:
-    """The address the request came from, for the audit log."""
-    return request.remote_addr
+    """The caller's address, for the audit log and the login throttle: behind a trusted proxy, the address it
+    forwarded (`gateway.addresses`), not the proxy's own."""
+    return caller_address(get_services().settings)
+
+
+def _throttled(email: str) -> bool:
+    """Count this login try against the caller's address and the account tried; True past either limit. Per
+    address, so that one password sprayed over many accounts is slowed; per account, so that many addresses
+    cannot share out the guesses at one account. In Redis: every web process counts the same tries."""
+    limits = get_services().limits
+    return not (
+        limits.allow(LOGIN_ADDRESS, client_ip() or "unknown") and limits.allow(LOGIN_ACCOUNT, email.strip().lower())
+    )
 
 
 def log_in(email: str, password: str) -> StaffUser:
     """Check the password, write the attempt to the audit log, and start a fresh session; raises LoginError."""
     database = get_services().db
     try:
+        if _throttled(email):
+            raise LoginError(LoginFailure.THROTTLED, "too many login tries from this address or at this account")
         user = authenticate(database, email, password, utcnow())
     except LoginError as exc:
         with database.session() as db_session:

@@ -73,6 +73,7 @@ class LoginFailure(StrEnum):
     WRONG_PASSWORD = "wrong_password"
     LOCKED = "locked"
     INACTIVE = "inactive"
+    THROTTLED = "throttled"  # too many tries from this address or at this account lately (gateway.auth)
 
 
 class LoginError(Exception):

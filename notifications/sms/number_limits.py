@@ -20,6 +20,11 @@ COVID_TIPS = "covid_tips"
 KEYWORD_REPLY = "keyword_reply"
 CALLBACK = "callback"
 NATIONAL_ID_ATTEMPT = "national_id_attempt"
+# Staff login tries, keyed by the caller's address and by the e-mail address tried (not phone numbers, but the same
+# sliding window shared by every web process).
+LOGIN_ADDRESS = "login_address"
+LOGIN_ACCOUNT = "login_account"
+LOGIN_WINDOW_SECONDS = 15 * 60
 DAY_SECONDS = 24 * 3600
 HOUR_SECONDS = 3600
 # How long one number's call-back request may hold its guard; far above one USSD hop, short enough that a process
@@ -50,6 +55,8 @@ class NumberLimits:
             COVID_TIPS: (settings.covid_tips_sms_per_day, DAY_SECONDS),
             KEYWORD_REPLY: (settings.keyword_replies_per_hour, HOUR_SECONDS),
             NATIONAL_ID_ATTEMPT: (settings.national_id_attempts_per_day, DAY_SECONDS),
+            LOGIN_ADDRESS: (settings.login_attempts_per_address, LOGIN_WINDOW_SECONDS),
+            LOGIN_ACCOUNT: (settings.login_attempts_per_account, LOGIN_WINDOW_SECONDS),
         }
 
     @cached_property
