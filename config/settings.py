@@ -131,6 +131,7 @@ class Settings:
     open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
     national_id_attempts_per_day: int = 3  # national IDs one number can enter at USSD registration in 24 hours
     login_attempts_per_address: int = 30  # staff login tries from one address in 15 minutes (password spraying)
+    staff_session_max_hours: int = 12  # a console login ends this long after it began, however busy
     login_attempts_per_account: int = 10  # staff login tries at one e-mail address in 15 minutes, from anywhere
 
     @property
@@ -180,6 +181,7 @@ _PARSERS = {
     "national_id_attempts_per_day": _int,
     "login_attempts_per_address": _int,
     "login_attempts_per_account": _int,
+    "staff_session_max_hours": _int,
 }
 
 
@@ -236,6 +238,8 @@ def _check(settings: Settings) -> None:
             "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR, OPEN_CALLBACKS_PER_NUMBER and"
             " NATIONAL_ID_ATTEMPTS_PER_DAY and LOGIN_ATTEMPTS_PER_* must not be negative"
         )
+    if settings.staff_session_max_hours < 1:
+        raise SettingsError("STAFF_SESSION_MAX_HOURS must be at least 1")
     if settings.max_content_length < 1:
         raise SettingsError("MAX_CONTENT_LENGTH must be positive")
     if settings.ussd_max_chars < 60:

@@ -43,7 +43,10 @@ CSRF_ERROR = "This form has expired or did not come from this site. Go back, rel
 SESSION_STAFF_ID = "staff_id"
 SESSION_FINGERPRINT = "staff_fingerprint"
 SESSION_CSRF = "csrf_token"
-# A console login lasts a working day, then asks again.
+SESSION_GENERATION = "staff_generation"
+SESSION_STARTED = "staff_started"  # when the login happened, seconds since the epoch (UTC)
+# A console session left idle this long ends (the cookie's expiry, renewed by every request);
+# STAFF_SESSION_MAX_HOURS ends it however busy it is.
 STAFF_SESSION_LIFETIME = timedelta(hours=12)
 FINGERPRINT_LENGTH = 16
 LOGIN_ENDPOINT = "console.auth.login"
@@ -143,10 +146,18 @@ def log_in(email: str, password: str) -> StaffUser:
     session.clear()
     session.permanent = True
     session[SESSION_STAFF_ID] = user.id
-    session[SESSION_FINGERPRINT] = _fingerprint(user)
+    session[SESSION_STARTED] = int(utcnow().timestamp())
+    keep_session(user)
     csrf_token()
     g.staff = user
     return user
+
+
+def keep_session(user: StaffUser) -> None:
+    """Carry this session over to the account's current password and generation: after the owner's own password
+    change, their other sessions end and this one goes on."""
+    session[SESSION_FINGERPRINT] = _fingerprint(user)
+    session[SESSION_GENERATION] = user.session_generation or 0
 
 
 def log_out() -> None:
@@ -163,12 +174,26 @@ def current_staff() -> StaffUser | None:
     if staff_id is not None:
         with get_services().db.session() as db_session:
             user = db_session.get(StaffUser, staff_id)
-        if user is None or not user.active or session.get(SESSION_FINGERPRINT) != _fingerprint(user):
-            session.pop(SESSION_STAFF_ID, None)
-            session.pop(SESSION_FINGERPRINT, None)
+        if user is None or not _session_valid(user):
+            for key in (SESSION_STAFF_ID, SESSION_FINGERPRINT, SESSION_GENERATION, SESSION_STARTED):
+                session.pop(key, None)
             user = None
     g.staff = user
     return user
+
+
+def _session_valid(user: StaffUser) -> bool:
+    """The account is active, its password and generation are those the session began under, and the session is
+    younger than STAFF_SESSION_MAX_HOURS."""
+    started = session.get(SESSION_STARTED)
+    max_age = timedelta(hours=get_services().settings.staff_session_max_hours).total_seconds()
+    return (
+        user.active
+        and session.get(SESSION_FINGERPRINT) == _fingerprint(user)
+        and session.get(SESSION_GENERATION) == (user.session_generation or 0)
+        and isinstance(started, int)
+        and 0 <= utcnow().timestamp() - started < max_age
+    )
 
 
 def login_required(view: Callable | None = None, *, role: Role | str = Role.VIEWER) -> Callable:

@@ -221,7 +221,7 @@ def _like_escape(text: str) -> str:
     return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
-def exact_terms(q: str) -> list:
+def exact_terms(q: str, unmask: bool = True) -> list:
     """Conditions on unique columns, any one of which makes a row match the search box.
 
     Reference and national ID are exact (national IDs are kept in upper case; what was typed is tried as well, for
@@ -229,6 +229,8 @@ def exact_terms(q: str) -> list:
     looks like a phone number is also matched on the normalised number.
     """
     q = q.strip()
+    if not unmask:  # a viewer: the reference only, even for a text that could also be a phone number
+        return [Beneficiary.reference == q]
     id_hashes = sorted({national_id_digest(q), national_id_digest(q.upper())} - {None})
     terms = [Beneficiary.reference == q, Beneficiary.national_id_hash.in_(id_hashes)]
     phone = _phone_of(q)
@@ -239,21 +241,24 @@ def exact_terms(q: str) -> list:
 
 def identifying_search(q: str) -> str | None:
     """`PHONE_SEARCH` or `NATIONAL_ID_SEARCH` when the search text is an exact phone number or national ID (which
-    unmask a person), else None (a name or a reference)."""
+    unmask a person), else None (a name or a reference). A reference (eight digits with a check digit) can also
+    read as a Lesotho number: it counts as a reference, and a viewer's search matches it as a reference only."""
     q = q.strip()
+    if is_valid_reference(q):
+        return None
     if _phone_of(q) is not None:
         return PHONE_SEARCH
-    if _ID_LIKE.fullmatch(q) and any(char.isdigit() for char in q) and not is_valid_reference(q):
+    if _ID_LIKE.fullmatch(q) and any(char.isdigit() for char in q):
         return NATIONAL_ID_SEARCH
     return None
 
 
 def masked_search_text(q: str) -> str:
     """The search text as the audit log may keep it: a phone number or national ID masked, anything else as is."""
-    kind = identifying_search(q)
-    if kind == PHONE_SEARCH:
-        return mask_phone(_phone_of(q.strip()))
-    if kind == NATIONAL_ID_SEARCH:
+    phone = _phone_of(q.strip())
+    if phone is not None:  # a reference that also reads as a number is masked too: it may be one
+        return mask_phone(phone)
+    if identifying_search(q) == NATIONAL_ID_SEARCH:
         return mask_national_id(q.strip())
     return q
 
@@ -280,7 +285,7 @@ def name_term(q: str):
     return func.lower(Beneficiary.full_name).like(pattern, escape=LIKE_ESCAPE)
 
 
-def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFilters):
+def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFilters, unmask: bool = True):
     """What the search box means for these filters: the exact matches when there are any, else the name match.
 
     Asking the unique columns first (a few index lookups) and the name only when they find nothing keeps a
@@ -289,7 +294,7 @@ def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFil
     """
     if not filters.q:
         return None
-    exact = or_(*exact_terms(filters.q))
+    exact = or_(*exact_terms(filters.q, unmask))
     probe = _filtered(select(Beneficiary.id).join(Contact, Beneficiary.contact_id == Contact.id), staff, filters)
     if filters.status:
         probe = probe.outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
@@ -348,10 +353,16 @@ def _rows_statement(staff: StaffUser, filters: BeneficiaryFilters, match) -> Sel
 
 
 def search_beneficiaries(
-    session: Session, staff: StaffUser, filters: BeneficiaryFilters, *, after: int | None = None, limit: int = PAGE_SIZE
+    session: Session,
+    staff: StaffUser,
+    filters: BeneficiaryFilters,
+    *,
+    after: int | None = None,
+    limit: int = PAGE_SIZE,
+    unmask: bool = True,
 ) -> Page:
     """One page of the beneficiaries `staff` may see that match `filters`, newest first, after the row `after`."""
-    statement = _rows_statement(staff, filters, search_condition(session, staff, filters))
+    statement = _rows_statement(staff, filters, search_condition(session, staff, filters, unmask))
     if after is not None:
         statement = statement.where(Beneficiary.id < after)
     rows = [BeneficiaryRow(*row) for row in session.execute(statement.limit(limit + 1))]
@@ -367,14 +378,17 @@ def search_beneficiaries_for(
     national ID finds out who a number or an ID belongs to: it needs the officer role (`PermissionDeniedError`
     for a viewer), and is audited as `beneficiary.search` with the text masked, on every page."""
     kind = identifying_search(filters.q)
+    unmask = actor.has_role(Role.OFFICER)
+    if unmask and kind is None and _phone_of(filters.q.strip()) is not None:
+        kind = PHONE_SEARCH  # a reference that also reads as a number: an officer's search matches it as one too
     if kind is not None:
-        if not actor.has_role(Role.OFFICER):
+        if not unmask:
             raise PermissionDeniedError(
                 f"searching by an exact {kind.replace('_', ' ')} needs the officer role; you are {actor.staff.role}."
                 " Search by name or reference instead."
             )
         actor.audit(session, SEARCH_AUDIT, "beneficiary", None, q=masked_search_text(filters.q), by=kind)
-    return search_beneficiaries(session, actor.staff, filters, after=after, limit=limit)
+    return search_beneficiaries(session, actor.staff, filters, after=after, limit=limit, unmask=unmask)
 
 
 def count_beneficiaries(session: Session, staff: StaffUser, filters: BeneficiaryFilters) -> int:

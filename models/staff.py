@@ -98,6 +98,9 @@ class StaffUser(TimestampMixin, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Every console session carries the number it started under; raising it ends every session of the account
+    # (a password change, a deactivation, an admin's "sign out everywhere").
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="staff_user", order_by="ApiToken.id")
 
@@ -422,8 +425,27 @@ def change_access(session: Session, user: StaffUser, role: str, districts, *, by
 
 
 def set_active(user: StaffUser, active: bool, *, by: StaffUser | None) -> None:
-    """Deactivate (no login, no API token works) or reactivate an account; never one's own (`by`: None for a CLI
-    operator)."""
+    """Deactivate (no login, no API token works, every console session ends) or reactivate an account; never one's
+    own (`by`: None for a CLI operator)."""
     if by is not None and user.id == by.id and not active:
         raise StaffError("you cannot deactivate your own account")
+    if not active:
+        end_sessions(user)
     user.active = active
+
+
+def end_sessions(user: StaffUser) -> None:
+    """End every console session of the account: each one carries the old generation, which no longer matches."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def change_password(user: StaffUser, current: str, new: str) -> None:
+    """Set a new password for the account's owner, who must give the current one; every session of the account
+    ends (the caller carries its own session over to the new generation)."""
+    if not verify_password(current[:MAX_PASSWORD_LENGTH], user.password_hash):
+        raise StaffError("the current password is wrong")
+    check_password_rules(new)
+    if new == current:
+        raise StaffError("the new password must differ from the current one")
+    user.password_hash = hash_password(new)
+    end_sessions(user)
