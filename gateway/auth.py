@@ -1,9 +1,11 @@
 """Who is asking: staff sessions for the console (cookie + CSRF token) and bearer tokens for the JSON API.
 
 The console keeps the staff member's id in Flask's signed session cookie, together with a fingerprint of their
-password hash, so that changing a password ends every other session. Every unsafe request outside the API and the
-webhooks must carry the session's CSRF token. The API never reads the cookie, only `Authorization: Bearer <token>`,
-so a forged cross-site request has nothing to ride on and the API needs no CSRF token.
+password hash, the account's session generation and the login time: a password change, a deactivation or an
+admin's "sign out everywhere" ends every other session, and no session outlives STAFF_SESSION_MAX_HOURS. Every
+unsafe request outside the API and the webhooks must carry the session's CSRF token. The API never reads the
+cookie, only `Authorization: Bearer <token>`, so a forged cross-site request has nothing to ride on and the API
+needs no CSRF token.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Anyone can dial the USSD code or text the programme, and every COVID-19 tips SMS or keyword reply is paid for by
 the programme; a script dialling from one number all day would drain the SMS credit that grant notices need. The
-counts live in Redis, so that every web and worker process, on every machine, counts the same requests.
+counts live in Redis, so that every web and worker process, on every machine, counts the same requests. The same
+windows limit the national IDs one number may type at registration and the staff login tries per caller address
+and per account (docs/security.md).
 """
 
 from __future__ import annotations
