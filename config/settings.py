@@ -235,6 +235,10 @@ class Settings:
     sms_routes: tuple[tuple[str, str], ...] = ((ANY_NUMBER, AFRICASTALKING_ROUTE),)  # network/prefix/* → route
     kannel_routes: tuple[KannelRoute, ...] = ()  # read from KANNEL_<R>_* for every Kannel route SMS_ROUTES names
     kannel_callback_url: str = "http://127.0.0.1:5000"  # the gateway's origin as smsbox reaches it (dlr-url)
+    national_id_attempts_per_day: int = 3  # national IDs one number can enter at USSD registration in 24 hours
+    login_attempts_per_address: int = 30  # staff login tries from one address in 15 minutes (password spraying)
+    staff_session_max_hours: int = 12  # a console login ends this long after it began, however busy
+    login_attempts_per_account: int = 10  # staff login tries at one e-mail address in 15 minutes, from anywhere
 
     @property
     def is_production(self) -> bool:
@@ -285,6 +289,10 @@ _PARSERS = {
     "grant_max_amount": _amount,
     "grant_four_eyes": _bool,
     "sms_routes": _sms_routes,
+    "national_id_attempts_per_day": _int,
+    "login_attempts_per_address": _int,
+    "login_attempts_per_account": _int,
+    "staff_session_max_hours": _int,
 }
 # Settings that are not one environment variable each (read by their own helper in `load_settings`).
 _DERIVED = frozenset({"kannel_routes"})
@@ -339,10 +347,21 @@ def _check(settings: Settings) -> None:
             key.strip() for key in f"{settings.data_encryption_key},{settings.data_hash_key}".split(",")
         }:
             raise SettingsError("DATA_ENCRYPTION_KEY and DATA_HASH_KEY must not be the published development keys")
-    if min(settings.covid_tips_sms_per_day, settings.keyword_replies_per_hour, settings.open_callbacks_per_number) < 0:
+    per_number = (
+        settings.covid_tips_sms_per_day,
+        settings.keyword_replies_per_hour,
+        settings.open_callbacks_per_number,
+        settings.national_id_attempts_per_day,
+        settings.login_attempts_per_address,
+        settings.login_attempts_per_account,
+    )
+    if min(per_number) < 0:
         raise SettingsError(
-            "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR and OPEN_CALLBACKS_PER_NUMBER must not be negative"
+            "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR, OPEN_CALLBACKS_PER_NUMBER and"
+            " NATIONAL_ID_ATTEMPTS_PER_DAY and LOGIN_ATTEMPTS_PER_* must not be negative"
         )
+    if settings.staff_session_max_hours < 1:
+        raise SettingsError("STAFF_SESSION_MAX_HOURS must be at least 1")
     if settings.max_content_length < 1:
         raise SettingsError("MAX_CONTENT_LENGTH must be positive")
     if settings.ussd_max_chars < 60:

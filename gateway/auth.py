@@ -1,9 +1,11 @@
 """Who is asking: staff sessions for the console (cookie + CSRF token) and bearer tokens for the JSON API.
 
 The console keeps the staff member's id in Flask's signed session cookie, together with a fingerprint of their
-password hash, so that changing a password ends every other session. Every unsafe request outside the API and the
-webhooks must carry the session's CSRF token. The API never reads the cookie, only `Authorization: Bearer <token>`,
-so a forged cross-site request has nothing to ride on and the API needs no CSRF token.
+password hash, the account's session generation and the login time: a password change, a deactivation or an
+admin's "sign out everywhere" ends every other session, and no session outlives STAFF_SESSION_MAX_HOURS. Every
+unsafe request outside the API and the webhooks must carry the session's CSRF token. The API never reads the
+cookie, only `Authorization: Bearer <token>`, so a forged cross-site request has nothing to ride on and the API
+needs no CSRF token.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from flask.sessions import SecureCookieSessionInterface
 from config import Settings
 from config.metrics import LOGIN_FAILURES
 from config.settings import DEVELOPMENT, TEST
+from gateway.addresses import caller_address
 from gateway.services import get_services
 from models.actors import Actor, Via
 from models.audit import record
 from models.base import utcnow
-from models.staff import LoginError, Role, StaffUser, authenticate, token_in_use
+from models.staff import LoginError, LoginFailure, Role, StaffUser, authenticate, token_in_use
+from notifications.sms.number_limits import LOGIN_ACCOUNT, LOGIN_ADDRESS
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Paths whose unsafe requests need no CSRF token: the API authenticates by bearer token, never by cookie, and the
@@ -42,7 +46,10 @@ CSRF_ERROR = "This form has expired or did not come from this site. Go back, rel
 SESSION_STAFF_ID = "staff_id"
 SESSION_FINGERPRINT = "staff_fingerprint"
 SESSION_CSRF = "csrf_token"
-# A console login lasts a working day, then asks again.
+SESSION_GENERATION = "staff_generation"
+SESSION_STARTED = "staff_started"  # when the login happened, seconds since the epoch (UTC)
+# A console session left idle this long ends (the cookie's expiry, renewed by every request);
+# STAFF_SESSION_MAX_HOURS ends it however busy it is.
 STAFF_SESSION_LIFETIME = timedelta(hours=12)
 FINGERPRINT_LENGTH = 16
 LOGIN_ENDPOINT = "console.auth.login"
@@ -108,35 +115,53 @@ def _fingerprint(user: StaffUser) -> str:
 
 
 def client_ip() -> str | None:
-    """The address the request came from, for the audit log."""
-    return request.remote_addr
+    """The caller's address, for the audit log and the login throttle: behind a trusted proxy, the address it
+    forwarded (`gateway.addresses`), not the proxy's own."""
+    return caller_address(get_services().settings)
+
+
+def _throttled(email: str) -> bool:
+    """Count this login try against the caller's address and the account tried; True past either limit. Per
+    address, so that one password sprayed over many accounts is slowed; per account, so that many addresses
+    cannot share out the guesses at one account. In Redis: every web process counts the same tries."""
+    limits = get_services().limits
+    return not (
+        limits.allow(LOGIN_ADDRESS, client_ip() or "unknown") and limits.allow(LOGIN_ACCOUNT, email.strip().lower())
+    )
 
 
 def log_in(email: str, password: str) -> StaffUser:
     """Check the password, write the attempt to the audit log, and start a fresh session; raises LoginError."""
-    failure: LoginError | None = None
-    with get_services().db.session() as db_session:
-        try:
-            user = authenticate(db_session, email, password, utcnow())
-        except LoginError as exc:
-            # Recorded inside the transaction, with the failure count authenticate() wrote.
+    database = get_services().db
+    try:
+        if _throttled(email):
+            raise LoginError(LoginFailure.THROTTLED, "too many login tries from this address or at this account")
+        user = authenticate(database, email, password, utcnow())
+    except LoginError as exc:
+        with database.session() as db_session:
             record(
                 db_session, email.strip().lower(), "staff.login_failed", "staff_user", ip=client_ip(), reason=exc.reason
             )
-            failure = exc
-            LOGIN_FAILURES.labels(reason=exc.reason).inc()
-        else:
-            record(db_session, user.email, "staff.login", "staff_user", user.id, ip=client_ip())
-    if failure is not None:
-        raise failure
+        LOGIN_FAILURES.labels(reason=exc.reason).inc()
+        raise
+    with database.session() as db_session:
+        record(db_session, user.email, "staff.login", "staff_user", user.id, ip=client_ip())
     # A new session on login, so that a session id planted before it (fixation) is worth nothing.
     session.clear()
     session.permanent = True
     session[SESSION_STAFF_ID] = user.id
-    session[SESSION_FINGERPRINT] = _fingerprint(user)
+    session[SESSION_STARTED] = int(utcnow().timestamp())
+    keep_session(user)
     csrf_token()
     g.staff = user
     return user
+
+
+def keep_session(user: StaffUser) -> None:
+    """Carry this session over to the account's current password and generation: after the owner's own password
+    change, their other sessions end and this one goes on."""
+    session[SESSION_FINGERPRINT] = _fingerprint(user)
+    session[SESSION_GENERATION] = user.session_generation or 0
 
 
 def log_out() -> None:
@@ -153,12 +178,26 @@ def current_staff() -> StaffUser | None:
     if staff_id is not None:
         with get_services().db.session() as db_session:
             user = db_session.get(StaffUser, staff_id)
-        if user is None or not user.active or session.get(SESSION_FINGERPRINT) != _fingerprint(user):
-            session.pop(SESSION_STAFF_ID, None)
-            session.pop(SESSION_FINGERPRINT, None)
+        if user is None or not _session_valid(user):
+            for key in (SESSION_STAFF_ID, SESSION_FINGERPRINT, SESSION_GENERATION, SESSION_STARTED):
+                session.pop(key, None)
             user = None
     g.staff = user
     return user
+
+
+def _session_valid(user: StaffUser) -> bool:
+    """The account is active, its password and generation are those the session began under, and the session is
+    younger than STAFF_SESSION_MAX_HOURS."""
+    started = session.get(SESSION_STARTED)
+    max_age = timedelta(hours=get_services().settings.staff_session_max_hours).total_seconds()
+    return (
+        user.active
+        and session.get(SESSION_FINGERPRINT) == _fingerprint(user)
+        and session.get(SESSION_GENERATION) == (user.session_generation or 0)
+        and isinstance(started, int)
+        and 0 <= utcnow().timestamp() - started < max_age
+    )
 
 
 def login_required(view: Callable | None = None, *, role: Role | str = Role.VIEWER) -> Callable:

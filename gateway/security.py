@@ -6,8 +6,6 @@ See docs/security.md for the threat model these answer.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -16,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from config import Settings
 from config.metrics import REFUSED_TOO_LARGE, WEBHOOK_REFUSALS
+from gateway.addresses import caller_address, within
 from gateway.auth import json_error
 
 # The console has no script at all; its few <style> blocks carry the per-response nonce. Nothing may frame a page
@@ -48,32 +47,12 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
-def client_address(remote_addr: str | None, forwarded_for: str | None, trusted_proxies: Sequence) -> str | None:
-    """The caller's address: the direct peer, unless it is a trusted proxy, in which case the right-most address of
-    `X-Forwarded-For` that is not a trusted proxy itself (the left-most ones are whatever the caller wrote)."""
-    if remote_addr is None or not _within(remote_addr, trusted_proxies):
-        return remote_addr
-    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _within(hop, trusted_proxies):
-            return hop
-    return hops[0] if hops else remote_addr
-
-
-def _within(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
-    try:
-        parsed = ip_address(address)
-    except ValueError:
-        return False
-    return any(parsed in network for network in networks)
-
-
 def caller_allowed(settings: Settings) -> bool:
     """True when WEBHOOK_ALLOWED_NETWORKS is empty or holds this request's caller."""
     if not settings.webhook_allowed_networks:
         return True
-    caller = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
-    return caller is not None and _within(caller, settings.webhook_allowed_networks)
+    caller = caller_address(settings)
+    return caller is not None and within(caller, settings.webhook_allowed_networks)
 
 
 class RowIdConverter(IntegerConverter):

@@ -13,12 +13,13 @@ from config.metrics import CHANNEL_USSD, REGISTRATIONS
 from menus.hop import Hop
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
 from models.grants import format_maloti, grant_summary
+from models.held import hold_registration
 from models.messages import MessageKind, MessagePriority
 from models.people import contact_alerts_on, contact_id, contact_language, registered_reference, save_contact_choice
 from models.phone import mask_phone
 from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError, register_beneficiary
 from models.requests import ErasureChannel, add_callback_request, add_feedback, ask_for_erasure, count_open_callbacks
-from notifications.sms.number_limits import CALLBACK, COVID_TIPS
+from notifications.sms.number_limits import CALLBACK, COVID_TIPS, NATIONAL_ID_ATTEMPT
 from notifications.sms.outbox import Recipient, record_owed_message
 from notifications.sms.queues import kick
 
@@ -144,9 +145,7 @@ def submit_registration(hop: Hop) -> None:
         hop.end("registration.already", reference=already.reference)
         return
     except NationalIdTakenError:
-        hop.draft.forget("national_id")
-        hop.replace("question", field="national_id")
-        hop.reask("error.national_id_taken")
+        _hold_registration(hop)
         return
     except RegistrationError:
         log.exception("registration failed for %s", mask_phone(hop.phone))
@@ -161,6 +160,25 @@ def submit_registration(hop: Hop) -> None:
         first_name=registered.first_name[:DISPLAY_NAME_MAX_CHARS],
         reference=registered.reference,
     )
+
+
+def _hold_registration(hop: Hop) -> None:
+    """The ID belongs to someone else: keep the registration for staff and say only that they will be in touch.
+    "Already registered" would tell anyone who types a stranger's ID that the stranger is in the programme."""
+    with hop.database.connection() as db:
+        held_id = hold_registration(db, hop.phone, to_registration_answers(hop.draft.answers), hop.language)
+    hop.draft.clear()
+    log.info("registration of %s held for staff as %s: national ID taken", mask_phone(hop.phone), held_id)
+    hop.end("registration.held")
+
+
+def allow_national_id_attempt(hop: Hop) -> bool:
+    """Count one national ID typed by this number; False past NATIONAL_ID_ATTEMPTS_PER_DAY, so that one phone
+    cannot try ID after ID. The only Redis call beyond the hop's two, and only on the ID question."""
+    if hop.limits.allow(NATIONAL_ID_ATTEMPT, hop.phone):
+        return True
+    log.info("national ID refused for %s: daily attempts used up", mask_phone(hop.phone))
+    return False
 
 
 def show_status(hop: Hop) -> None:

@@ -89,7 +89,7 @@ class Menu:
     screens: Mapping[str, Screen]
     # The texts an END screen may show: an END screen cannot be paged, so the tests check each against the width.
     end_texts: frozenset[str]
-    # Per-number limits, asked only by the few screens that owe an SMS or a call (never on a plain menu hop).
+    # Per-number limits, asked only on the few screens that owe an SMS or a call or take a national ID.
     limits: NumberLimits
 
     def text(self, key: str, language: str, **params: Any) -> str:

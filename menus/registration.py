@@ -31,6 +31,8 @@ FIRST_RETURN_YEAR = 1990
 NAME_PUNCTUATION = frozenset(" '-.,()")
 # The answer key of the consent screen: set (True) once the person agreed; it is not part of the beneficiary.
 CONSENT = "consent"
+# The field of the optional national ID question; typing one is limited per number (menus.actions).
+NATIONAL_ID = "national_id"
 
 _YEAR = re.compile(r"[0-9]{4}")
 _SMALL_NUMBER = re.compile(r"[0-9]{1,2}")
@@ -154,7 +156,7 @@ QUESTIONS: tuple[Question, ...] = (
         ),
     ),
     Question("year_of_return", "registration.year_of_return", parse=parse_year_of_return),
-    Question("national_id", "registration.national_id", parse=parse_national_id, optional=True),
+    Question(NATIONAL_ID, "registration.national_id", parse=parse_national_id, optional=True),
     Question("household_size", "registration.household_size", parse=parse_household_size),
     Question(
         "main_need",

@@ -18,6 +18,7 @@ from menus import actions
 from menus.hop import Hop, Screen
 from menus.registration import (
     CONSENT,
+    NATIONAL_ID,
     QUESTIONS,
     QUESTIONS_BY_FIELD,
     InvalidAnswer,
@@ -40,6 +41,7 @@ END_TEXTS = frozenset(
         "registration.declined",
         "registration.already",
         "registration.failed",
+        "registration.held",
         "contact.callback_thanks",
         "contact.callback_open",
         "contact.problem_thanks",
@@ -160,6 +162,9 @@ class QuestionScreen(Screen):
             value = answer_question(question, text, hop.draft.answers)
         except InvalidAnswer as invalid:
             hop.reask(invalid.reason, **invalid.params)
+            return
+        if question.field == NATIONAL_ID and not actions.allow_national_id_attempt(hop):
+            hop.reask("error.national_id_limit")
             return
         self._store(hop, question, value)
 

@@ -6,6 +6,7 @@ from models.base import Base
 from models.campaigns import Audience, Campaign, CampaignStatus, CovidSeries
 from models.db import Database
 from models.grants import Grant, GrantError, GrantEvent, GrantStatus, IllegalTransitionError, PaymentChannel
+from models.held import HeldRegistration
 from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Contact, Language, MainNeed, ReturnedFrom, Sex
 from models.requests import CallbackRequest, ErasureRequest, Feedback
@@ -31,6 +32,7 @@ __all__ = [
     "GrantError",
     "GrantEvent",
     "GrantStatus",
+    "HeldRegistration",
     "IllegalTransitionError",
     "Language",
     "LoginError",

@@ -23,14 +23,16 @@ from decimal import Decimal
 from sqlalchemy import Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from models.actors import Actor, PermissionDeniedError
 from models.clock import end_of_lesotho_day, start_of_lesotho_day
 from models.crypto import national_id_digest
 from models.grants import Grant, GrantEvent, GrantStatus
 from models.messages import MessageStatus, OutboundMessage
 from models.people import DISTRICTS, Beneficiary, Contact, Language, Sex
-from models.phone import PhoneNumberError, normalize_phone
+from models.phone import PhoneNumberError, mask_national_id, mask_phone, normalize_phone
+from models.reference import is_valid_reference
 from models.requests import CallbackRequest, Feedback
-from models.staff import StaffUser
+from models.staff import Role, StaffUser
 from models.ussd import UssdSessionRecord
 
 # Rows on a page unless the client asks otherwise, and the most it may ask for.
@@ -45,6 +47,10 @@ HISTORY_LIMIT = 100
 # A search text of digits and phone punctuation with at least this many digits is also tried as a phone number.
 MIN_PHONE_DIGITS = 8
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+# A search text of letters and digits, with a digit, this long, that is not a reference, is a national ID search.
+_ID_LIKE = re.compile(r"[A-Za-z0-9]{5,20}")
+PHONE_SEARCH, NATIONAL_ID_SEARCH = "phone", "national_id"
+SEARCH_AUDIT = "beneficiary.search"
 # LIKE wildcards typed by a user are matched literally.
 LIKE_ESCAPE = "\\"
 
@@ -77,6 +83,14 @@ class BeneficiaryFilters:
             "registered_to": self.registered_to.isoformat() if self.registered_to else None,
         }
         return {name: value for name, value in params.items() if value}
+
+    def for_audit(self) -> dict[str, str]:
+        """`as_params` with the search text masked when it is a phone number or national ID: the audit log never
+        holds either in full."""
+        params = self.as_params()
+        if "q" in params:
+            params["q"] = masked_search_text(self.q)
+        return params
 
 
 @dataclass(frozen=True)
@@ -207,7 +221,7 @@ def _like_escape(text: str) -> str:
     return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
-def exact_terms(q: str) -> list:
+def exact_terms(q: str, unmask: bool = True) -> list:
     """Conditions on unique columns, any one of which makes a row match the search box.
 
     Reference and national ID are exact (national IDs are kept in upper case; what was typed is tried as well, for
@@ -215,16 +229,47 @@ def exact_terms(q: str) -> list:
     looks like a phone number is also matched on the normalised number.
     """
     q = q.strip()
+    if not unmask:  # a viewer: the reference only, even for a text that could also be a phone number
+        return [Beneficiary.reference == q]
     id_hashes = sorted({national_id_digest(q), national_id_digest(q.upper())} - {None})
     terms = [Beneficiary.reference == q, Beneficiary.national_id_hash.in_(id_hashes)]
-    if _PHONE_LIKE.fullmatch(q) and sum(char.isdigit() for char in q) >= MIN_PHONE_DIGITS:
-        try:
-            phone = normalize_phone(q)
-        except PhoneNumberError:
-            pass
-        else:
-            terms.append(Beneficiary.contact_id == select(Contact.id).where(Contact.phone == phone).scalar_subquery())
+    phone = _phone_of(q)
+    if phone is not None:
+        terms.append(Beneficiary.contact_id == select(Contact.id).where(Contact.phone == phone).scalar_subquery())
     return terms
+
+
+def identifying_search(q: str) -> str | None:
+    """`PHONE_SEARCH` or `NATIONAL_ID_SEARCH` when the search text is an exact phone number or national ID (which
+    unmask a person), else None (a name or a reference). A reference (eight digits with a check digit) can also
+    read as a Lesotho number: it counts as a reference, and a viewer's search matches it as a reference only."""
+    q = q.strip()
+    if is_valid_reference(q):
+        return None
+    if _phone_of(q) is not None:
+        return PHONE_SEARCH
+    if _ID_LIKE.fullmatch(q) and any(char.isdigit() for char in q):
+        return NATIONAL_ID_SEARCH
+    return None
+
+
+def masked_search_text(q: str) -> str:
+    """The search text as the audit log may keep it: a phone number or national ID masked, anything else as is."""
+    phone = _phone_of(q.strip())
+    if phone is not None:  # a reference that also reads as a number is masked too: it may be one
+        return mask_phone(phone)
+    if identifying_search(q) == NATIONAL_ID_SEARCH:
+        return mask_national_id(q.strip())
+    return q
+
+
+def _phone_of(q: str) -> str | None:
+    if not (_PHONE_LIKE.fullmatch(q) and sum(char.isdigit() for char in q) >= MIN_PHONE_DIGITS):
+        return None
+    try:
+        return normalize_phone(q)
+    except PhoneNumberError:
+        return None
 
 
 def name_term(q: str):
@@ -240,7 +285,7 @@ def name_term(q: str):
     return func.lower(Beneficiary.full_name).like(pattern, escape=LIKE_ESCAPE)
 
 
-def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFilters):
+def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFilters, unmask: bool = True):
     """What the search box means for these filters: the exact matches when there are any, else the name match.
 
     Asking the unique columns first (a few index lookups) and the name only when they find nothing keeps a
@@ -249,7 +294,7 @@ def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFil
     """
     if not filters.q:
         return None
-    exact = or_(*exact_terms(filters.q))
+    exact = or_(*exact_terms(filters.q, unmask))
     probe = _filtered(select(Beneficiary.id).join(Contact, Beneficiary.contact_id == Contact.id), staff, filters)
     if filters.status:
         probe = probe.outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
@@ -308,16 +353,42 @@ def _rows_statement(staff: StaffUser, filters: BeneficiaryFilters, match) -> Sel
 
 
 def search_beneficiaries(
-    session: Session, staff: StaffUser, filters: BeneficiaryFilters, *, after: int | None = None, limit: int = PAGE_SIZE
+    session: Session,
+    staff: StaffUser,
+    filters: BeneficiaryFilters,
+    *,
+    after: int | None = None,
+    limit: int = PAGE_SIZE,
+    unmask: bool = True,
 ) -> Page:
     """One page of the beneficiaries `staff` may see that match `filters`, newest first, after the row `after`."""
-    statement = _rows_statement(staff, filters, search_condition(session, staff, filters))
+    statement = _rows_statement(staff, filters, search_condition(session, staff, filters, unmask))
     if after is not None:
         statement = statement.where(Beneficiary.id < after)
     rows = [BeneficiaryRow(*row) for row in session.execute(statement.limit(limit + 1))]
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(items=rows, next_cursor=str(rows[-1].id) if more else None)
+
+
+def search_beneficiaries_for(
+    session: Session, actor: Actor, filters: BeneficiaryFilters, *, after: int | None = None, limit: int = PAGE_SIZE
+) -> Page:
+    """`search_beneficiaries` for a staff member, in the console or the API. A search by an exact phone number or
+    national ID finds out who a number or an ID belongs to: it needs the officer role (`PermissionDeniedError`
+    for a viewer), and is audited as `beneficiary.search` with the text masked, on every page."""
+    kind = identifying_search(filters.q)
+    unmask = actor.has_role(Role.OFFICER)
+    if unmask and kind is None and _phone_of(filters.q.strip()) is not None:
+        kind = PHONE_SEARCH  # a reference that also reads as a number: an officer's search matches it as one too
+    if kind is not None:
+        if not unmask:
+            raise PermissionDeniedError(
+                f"searching by an exact {kind.replace('_', ' ')} needs the officer role; you are {actor.staff.role}."
+                " Search by name or reference instead."
+            )
+        actor.audit(session, SEARCH_AUDIT, "beneficiary", None, q=masked_search_text(filters.q), by=kind)
+    return search_beneficiaries(session, actor.staff, filters, after=after, limit=limit, unmask=unmask)
 
 
 def count_beneficiaries(session: Session, staff: StaffUser, filters: BeneficiaryFilters) -> int:

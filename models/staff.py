@@ -18,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, and_, case, literal, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.base import Base, TimestampMixin, UtcDateTime, utcnow
+from models.db import Database
 from models.people import DISTRICTS
 
 # werkzeug's scrypt, with werkzeug's cost: hashes read `scrypt:<n>:<r>:<p>$<salt>$<key>`.
@@ -71,6 +73,7 @@ class LoginFailure(StrEnum):
     WRONG_PASSWORD = "wrong_password"
     LOCKED = "locked"
     INACTIVE = "inactive"
+    THROTTLED = "throttled"  # too many tries from this address or at this account lately (gateway.auth)
 
 
 class LoginError(Exception):
@@ -95,6 +98,9 @@ class StaffUser(TimestampMixin, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Every console session carries the number it started under; raising it ends every session of the account
+    # (a password change, a deactivation, an admin's "sign out everywhere").
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="staff_user", order_by="ApiToken.id")
 
@@ -252,50 +258,92 @@ def create_staff(
     return user
 
 
-def authenticate(session: Session, email: str, password: str, now: datetime | None = None) -> StaffUser:
+def authenticate(database: Database, email: str, password: str, now: datetime | None = None) -> StaffUser:
     """The account for this e-mail and password, or LoginError.
 
-    A wrong password counts towards the lockout, and that count is written to `session` before the error is raised:
-    catch LoginError inside the transaction, or the count is rolled back with it. Unknown addresses and locked
-    accounts still pay for one scrypt, so that response times do not tell them apart.
+    Every try counts towards the lockout before its password is checked (`_count_try`), in a transaction of its own
+    that is committed at once: the count stands whatever happens next, and no row lock or pooled connection is
+    held through the slow password check. Unknown addresses and locked accounts still pay for one scrypt, so that
+    response times do not tell them apart. The account comes back detached, its columns loaded.
     """
     now = now or utcnow()
-    user = find_staff(session, email) if len(email) <= MAX_EMAIL_LENGTH else None
     if len(password) > MAX_PASSWORD_LENGTH:
         password = ""  # never matches a stored password, and costs the same as any other
+    with database.session() as session:
+        user = find_staff(session, email) if len(email) <= MAX_EMAIL_LENGTH else None
+        if user is not None:
+            tries, locked_until = _count_try(session, user.id, now)
+            _note(user, failed_logins=tries, locked_until=locked_until)
     if user is None:
         verify_password(password, _dummy_hash())
         raise LoginError(LoginFailure.UNKNOWN_EMAIL, f"no staff account for {email!r}")
-    if user.is_locked(now):
+    if tries > MAX_FAILED_LOGINS:
         verify_password(password, _dummy_hash())
-        raise LoginError(LoginFailure.LOCKED, _locked_message(user))
+        raise LoginError(LoginFailure.LOCKED, _locked_message(user.email, locked_until))
     if not verify_password(password, user.password_hash):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT_DURATION
-            user.failed_logins = 0
-            session.flush()
-            raise LoginError(LoginFailure.LOCKED, _locked_message(user))
-        session.flush()
+        if tries == MAX_FAILED_LOGINS:
+            raise LoginError(LoginFailure.LOCKED, _locked_message(user.email, locked_until))
         raise LoginError(LoginFailure.WRONG_PASSWORD, f"wrong password for {user.email}")
     if not user.active:
         raise LoginError(LoginFailure.INACTIVE, f"the account {user.email} is disabled")
-    if password_needs_rehash(user.password_hash):
-        # The one moment the password is at hand: an older format or cost is rewritten as a new hash. The console's
-        # session fingerprint is taken from the hash after this, so the login that upgrades it stays logged in.
-        user.password_hash = hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    session.flush()
+    with database.session() as session:
+        user = session.get_one(StaffUser, user.id)
+        if password_needs_rehash(user.password_hash):
+            # The one moment the password is at hand: an older format or cost is rewritten as a new hash.
+            user.password_hash = hash_password(password)
+        session.execute(
+            update(_staff_users)
+            .where(_staff_users.c.id == user.id)
+            .values(failed_logins=0, locked_until=None, last_login_at=now)
+        )
+        _note(user, failed_logins=0, locked_until=None, last_login_at=now)
     return user
 
 
-def _locked_message(user: StaffUser) -> str:
+_staff_users = StaffUser.__table__
+
+
+def _count_try(session: Session, user_id: int, now: datetime) -> tuple[int, datetime | None]:
+    """Count one login try against the account before its password is checked, in one atomic statement; returns
+    the tries in this window (the try included) and the end of the lock.
+
+    One `UPDATE ... SET failed_logins = failed_logins + 1 ... RETURNING`: a burst of parallel tries, from threads,
+    processes or machines, each gets its own number, so only the first MAX_FAILED_LOGINS are checked at all; a
+    read-then-write would let every try of the burst read "not locked yet". The try that reaches the limit starts
+    the lock in the same statement; a lock that has ended starts a new window. A good password resets the count.
+    """
+    table = _staff_users
+    expired = and_(table.c.locked_until.is_not(None), table.c.locked_until <= now)
+    tries = case((expired, 1), else_=table.c.failed_logins + 1)
+    locked_until = case(
+        (expired, None),
+        (
+            and_(table.c.locked_until.is_(None), tries >= MAX_FAILED_LOGINS),
+            literal(now + LOCKOUT_DURATION, UtcDateTime),
+        ),
+        else_=table.c.locked_until,
+    )
+    statement = (
+        update(table)
+        .where(table.c.id == user_id)
+        .values(failed_logins=tries, locked_until=locked_until)
+        .returning(table.c.failed_logins, table.c.locked_until)
+    )
+    count, until = session.execute(statement).one()
+    return count, until
+
+
+def _note(user: StaffUser, **written) -> None:
+    """Show on the loaded account what a Core statement wrote, without marking it as a change to write again."""
+    for name, value in written.items():
+        set_committed_value(user, name, value)
+
+
+def _locked_message(email: str, locked_until: datetime | None) -> str:
     minutes = int(LOCKOUT_DURATION.total_seconds() // 60)
-    until = _as_utc(user.locked_until).strftime("%H:%M UTC")
+    until = _as_utc(locked_until).strftime("%H:%M UTC") if locked_until else "-"
     return (
-        f"the account {user.email} is locked after {MAX_FAILED_LOGINS} wrong passwords in a row; "
+        f"the account {email} is locked after {MAX_FAILED_LOGINS} wrong passwords in a row; "
         f"it opens again at {until} ({minutes} minutes after the last try)"
     )
 
@@ -377,8 +425,27 @@ def change_access(session: Session, user: StaffUser, role: str, districts, *, by
 
 
 def set_active(user: StaffUser, active: bool, *, by: StaffUser | None) -> None:
-    """Deactivate (no login, no API token works) or reactivate an account; never one's own (`by`: None for a CLI
-    operator)."""
+    """Deactivate (no login, no API token works, every console session ends) or reactivate an account; never one's
+    own (`by`: None for a CLI operator)."""
     if by is not None and user.id == by.id and not active:
         raise StaffError("you cannot deactivate your own account")
+    if not active:
+        end_sessions(user)
     user.active = active
+
+
+def end_sessions(user: StaffUser) -> None:
+    """End every console session of the account: each one carries the old generation, which no longer matches."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def change_password(user: StaffUser, current: str, new: str) -> None:
+    """Set a new password for the account's owner, who must give the current one; every session of the account
+    ends (the caller carries its own session over to the new generation)."""
+    if not verify_password(current[:MAX_PASSWORD_LENGTH], user.password_hash):
+        raise StaffError("the current password is wrong")
+    check_password_rules(new)
+    if new == current:
+        raise StaffError("the new password must differ from the current one")
+    user.password_hash = hash_password(new)
+    end_sessions(user)

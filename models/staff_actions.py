@@ -15,9 +15,12 @@ from models.actors import Actor
 from models.staff import (
     ApiToken,
     Role,
+    StaffError,
     StaffUser,
     change_access,
+    change_password,
     create_staff,
+    end_sessions,
     issue_token,
     revoke_token,
     set_active,
@@ -68,13 +71,43 @@ def set_staff_active(session: Session, actor: Actor, user: StaffUser, active: bo
 
 
 def issue_api_token(session: Session, actor: Actor, user: StaffUser, name: str) -> tuple[ApiToken, str]:
-    """A new API token for `user` and its text (show it once), audited as `token.issue`."""
+    """A new API token for `user` and its text (show it once), audited as `token.issue`.
+
+    An admin issues tokens only for their own account: a token for someone else would let the admin act in that
+    person's name in the audit log, and its text passes through the admin's hands. A CLI operator who names no
+    account holds the server, and may issue one for anyone.
+    """
     actor.require_role(Role.ADMIN)
+    if actor.staff is not None and actor.staff.id != user.id:
+        raise StaffError(
+            f"admins issue API tokens only for themselves; {user.email} logs in and asks an admin for the admin role,"
+            " or an operator issues it on the server (flask --app wsgi staff token)"
+        )
     token, plaintext = issue_token(session, user, name)
     actor.audit(
         session, "token.issue", "api_token", token.id, staff_user=user.email, name=token.name, prefix=token.prefix
     )
     return token, plaintext
+
+
+def change_own_password(session: Session, actor: Actor, current: str, new: str) -> StaffUser:
+    """The actor changes their own password (the current one needed); every session of the account ends.
+    Audited as `staff.password_change`."""
+    if actor.staff is None:
+        raise StaffError("only a staff account has a password to change")
+    user = session.get_one(StaffUser, actor.staff.id)
+    change_password(user, current, new)
+    session.flush()
+    actor.audit(session, "staff.password_change", "staff_user", user.id, email=user.email)
+    return user
+
+
+def sign_out_everywhere(session: Session, actor: Actor, user: StaffUser) -> None:
+    """End every console session of `user` (a lost laptop, a shared computer). Audited as `staff.sign_out`."""
+    actor.require_role(Role.ADMIN)
+    end_sessions(user)
+    session.flush()
+    actor.audit(session, "staff.sign_out", "staff_user", user.id, email=user.email)
 
 
 def revoke_api_token(session: Session, actor: Actor, token: ApiToken) -> bool:

@@ -20,6 +20,7 @@ from menus.corrections import (
     correct_beneficiary,
     move_to_new_number,
 )
+from models.actors import PermissionDeniedError
 from models.corrections import CORRECTABLE_FIELDS
 from models.grants import (
     MAX_PAYMENT_REFERENCE_LENGTH,
@@ -45,7 +46,7 @@ from models.search import (
     parse_filters,
     parse_limit,
     parse_message_filters,
-    search_beneficiaries,
+    search_beneficiaries_for,
     search_messages,
 )
 from models.staff import Role, StaffUser
@@ -127,8 +128,11 @@ def list_beneficiaries() -> Response:
         limit = parse_limit(request.args.get("limit"))
     except SearchError as exc:
         return _bad_request(exc)
-    with get_services().db.session() as session:
-        page = search_beneficiaries(session, staff, filters, after=after, limit=limit)
+    try:
+        with get_services().db.session() as session:
+            page = search_beneficiaries_for(session, current_actor(), filters, after=after, limit=limit)
+    except PermissionDeniedError as exc:
+        return json_error(403, str(exc))
     return {"items": [row_json(staff, row) for row in page.items], "next_cursor": page.next_cursor}
 
 

@@ -16,6 +16,7 @@ from gateway.console import (
     campaigns,
     corrections,
     dashboard,
+    duplicates,
     inbox,
     privacy,
     reports,
@@ -24,7 +25,7 @@ from gateway.console import (
 
 CONSOLE_BLUEPRINT = "console"
 # The console's areas: each module holds its routes on its own `bp`.
-AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit, privacy, corrections)
+AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit, privacy, corrections, duplicates)
 
 
 def init_app(app: Flask) -> None:

@@ -1,13 +1,24 @@
-"""Login and logout. The handlers parse the form and call `gateway.auth`; the rules live there."""
+"""Login, logout and one's own password. The handlers parse the form and call `gateway.auth` or
+`models.staff_actions`; the rules live there."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, get_flashed_messages, redirect, render_template, request, url_for
 
-from gateway.auth import current_staff, log_in, log_out, safe_next
-from models.staff import LOCKOUT_DURATION, MAX_EMAIL_LENGTH, MAX_FAILED_LOGINS, MAX_PASSWORD_LENGTH, LoginError
+from gateway.auth import current_actor, current_staff, keep_session, log_in, log_out, login_required, safe_next
+from gateway.services import get_services
+from models.staff import (
+    LOCKOUT_DURATION,
+    MAX_EMAIL_LENGTH,
+    MAX_FAILED_LOGINS,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    LoginError,
+    StaffError,
+)
+from models.staff_actions import change_own_password
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +54,35 @@ def login():
 def logout():
     log_out()
     return redirect(url_for("console.auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password (the current one needed). Every other session of the account ends; this one goes
+    on. Audited as `staff.password_change`."""
+    if request.method == "GET":
+        return _password_page()
+    form = request.form
+    if form.get("new_password", "") != form.get("repeat_password", ""):
+        return _password_page("The two new passwords differ.", 400)
+    try:
+        with get_services().db.session() as session:
+            user = change_own_password(
+                session,
+                current_actor(),
+                form.get("current_password", "")[: MAX_PASSWORD_LENGTH + 1],
+                form.get("new_password", "")[: MAX_PASSWORD_LENGTH + 1],
+            )
+    except StaffError as exc:
+        return _password_page(str(exc).capitalize() + ".", 400)
+    keep_session(user)
+    flash("Your password is changed. Every other session of your account has ended.")
+    return redirect(url_for("console.auth.change_password"))
+
+
+def _password_page(error: str | None = None, status: int = 200):
+    page = render_template(
+        "account/password.html", error=error, min_password=MIN_PASSWORD_LENGTH, notices=get_flashed_messages()
+    )
+    return page, status

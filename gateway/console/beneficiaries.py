@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 
 from gateway.auth import client_ip, current_actor, login_required
 from gateway.services import get_services
+from models.actors import PermissionDeniedError
 from models.audit import record
 from models.grants import (
     MAX_PAYMENT_REFERENCE_LENGTH,
@@ -37,7 +38,7 @@ from models.search import (
     iter_beneficiaries,
     parse_cursor,
     parse_filters,
-    search_beneficiaries,
+    search_beneficiaries_for,
 )
 from models.spreadsheet import csv_writer
 from models.staff import Role, StaffUser
@@ -103,8 +104,11 @@ def beneficiaries():
         after = parse_cursor(request.args.get("after"))
     except SearchError as exc:
         filters, after, error = BeneficiaryFilters(), None, str(exc)
-    with get_services().db.session() as session:
-        page = search_beneficiaries(session, staff, filters, after=after)
+    try:
+        with get_services().db.session() as session:
+            page = search_beneficiaries_for(session, current_actor(), filters, after=after)
+    except PermissionDeniedError as exc:
+        abort(403, description=str(exc))
     return render_template(
         "beneficiaries/list.html",
         page=page,
@@ -133,7 +137,7 @@ def export_beneficiaries():
     db = get_services().db
     with db.session() as session:
         rows = count_beneficiaries(session, staff, filters)
-        params = filters.as_params()
+        params = filters.for_audit()
         record(session, staff.email, "export.beneficiaries", "beneficiary", ip=client_ip(), rows=rows, **params)
 
     def lines() -> Iterator[str]:

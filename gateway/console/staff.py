@@ -21,6 +21,7 @@ from models.staff_actions import (
     issue_api_token,
     revoke_api_token,
     set_staff_active,
+    sign_out_everywhere,
 )
 
 
@@ -132,6 +133,18 @@ def staff_set_active(user_id: int):
             return _render_detail(session, user, 400, str(exc))
         email = user.email
     flash(f"{email} is {'active again' if active else 'deactivated: they can no longer log in or use API tokens'}.")
+    return redirect(url_for("console.staff.staff_detail", user_id=user_id))
+
+
+@bp.post("/staff/<int:user_id>/sessions/end")
+@login_required(role=Role.ADMIN)
+def staff_sign_out(user_id: int):
+    """End every console session of the account (a lost laptop, a shared computer); audited as `staff.sign_out`."""
+    with get_services().db.session() as session:
+        user = _user_or_404(session, user_id)
+        sign_out_everywhere(session, current_actor(), user)
+        email = user.email
+    flash(f"Every console session of {email} has ended.")
     return redirect(url_for("console.staff.staff_detail", user_id=user_id))
 
 

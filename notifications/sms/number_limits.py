@@ -2,7 +2,9 @@
 
 Anyone can dial the USSD code or text the programme, and every COVID-19 tips SMS or keyword reply is paid for by
 the programme; a script dialling from one number all day would drain the SMS credit that grant notices need. The
-counts live in Redis, so that every web and worker process, on every machine, counts the same requests.
+counts live in Redis, so that every web and worker process, on every machine, counts the same requests. The same
+windows limit the national IDs one number may type at registration and the staff login tries per caller address
+and per account (docs/security.md).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from config.settings import Settings
 COVID_TIPS = "covid_tips"
 KEYWORD_REPLY = "keyword_reply"
 CALLBACK = "callback"
+NATIONAL_ID_ATTEMPT = "national_id_attempt"
+# Staff login tries, keyed by the caller's address and by the e-mail address tried (not phone numbers, but the same
+# sliding window shared by every web process).
+LOGIN_ADDRESS = "login_address"
+LOGIN_ACCOUNT = "login_account"
+LOGIN_WINDOW_SECONDS = 15 * 60
 DAY_SECONDS = 24 * 3600
 HOUR_SECONDS = 3600
 # How long one number's call-back request may hold its guard; far above one USSD hop, short enough that a process
@@ -48,6 +56,9 @@ class NumberLimits:
         self.windows = {
             COVID_TIPS: (settings.covid_tips_sms_per_day, DAY_SECONDS),
             KEYWORD_REPLY: (settings.keyword_replies_per_hour, HOUR_SECONDS),
+            NATIONAL_ID_ATTEMPT: (settings.national_id_attempts_per_day, DAY_SECONDS),
+            LOGIN_ADDRESS: (settings.login_attempts_per_address, LOGIN_WINDOW_SECONDS),
+            LOGIN_ACCOUNT: (settings.login_attempts_per_account, LOGIN_WINDOW_SECONDS),
         }
 
     def allow(self, kind: str, phone: str) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from models.audit import AuditLog, record
 from models.staff import ApiToken, StaffUser, find_staff
 from tests.factories import STAFF_PASSWORD, make_staff
+from tests.gateway.test_auth import token_for
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 NEW_TOKEN = re.compile(r'<code id="new-token">([^<]+)</code>')
@@ -140,18 +141,36 @@ def test_only_an_admin_creates_accounts_from_the_cli(app, db):
 
 
 def test_a_token_issued_from_the_cli_is_audited_like_one_from_the_console(app, admin, db):
-    make_staff(db, "script@example.org", "viewer")
     result = app.test_cli_runner().invoke(
-        args=["staff", "token", "--email", "script@example.org", "--name", "reports", "--as", "admin@example.org"]
+        args=["staff", "token", "--email", "admin@example.org", "--name", "reports", "--as", "admin@example.org"]
     )
     assert result.exit_code == 0
-    page = admin.post(f"/staff/{user_id(db, 'script@example.org')}/tokens", name="reports")
+    page = admin.post(f"/staff/{user_id(db, 'admin@example.org')}/tokens", name="reports")
     assert page.status_code == 201
     (cli_actor, _, cli), (web_actor, _, web) = audit(db, "token.issue")
     assert cli_actor == web_actor == "admin@example.org"
     assert (cli.pop("via"), web.pop("via")) == ("cli", "console")
     assert cli.pop("prefix") != web.pop("prefix")
-    assert cli == web == {"staff_user": "script@example.org", "name": "reports"}
+    assert cli == web == {"staff_user": "admin@example.org", "name": "reports"}
+
+
+def test_an_admin_issues_api_tokens_only_for_themselves(app, admin, db):
+    """A token for someone else would let an admin act in their name; an operator on the server still may."""
+    make_staff(db, "script@example.org", "viewer")
+    target = user_id(db, "script@example.org")
+    refused = admin.post(f"/staff/{target}/tokens", name="reports")
+    assert refused.status_code == 400 and "only for themselves" in refused.get_data(as_text=True)
+    assert "Issue API token" not in admin.get(f"/staff/{target}").get_data(as_text=True)
+    runner = app.test_cli_runner()
+    as_admin = runner.invoke(
+        args=["staff", "token", "--email", "script@example.org", "--name", "reports", "--as", "admin@example.org"]
+    )
+    assert as_admin.exit_code == 1 and "only for themselves" in as_admin.output
+    assert audit(db, "token.issue") == []
+    operator = runner.invoke(args=["staff", "token", "--email", "script@example.org", "--name", "reports"])
+    assert operator.exit_code == 0
+    [(actor, _, details)] = audit(db, "token.issue")
+    assert actor.startswith("cli:") and details["staff_user"] == "script@example.org"
 
 
 def test_an_admin_changes_role_and_districts_with_old_and_new_in_the_audit(admin, db):
@@ -202,8 +221,7 @@ def test_deactivating_ends_access_and_reactivating_restores_it(app, admin, db):
 
 
 def test_a_token_is_shown_once_works_and_can_be_revoked(admin, client, db):
-    make_staff(db, "script@example.org", "viewer")
-    target = user_id(db, "script@example.org")
+    target = user_id(db, "admin@example.org")
     response = admin.post(f"/staff/{target}/tokens", name="nightly export")
     assert response.status_code == 201 and response.headers["Cache-Control"] == "no-store"
     plaintext = NEW_TOKEN.search(response.get_data(as_text=True)).group(1)
@@ -222,7 +240,7 @@ def test_a_token_is_shown_once_works_and_can_be_revoked(admin, client, db):
 def test_a_token_of_another_account_is_not_revoked_through_this_one(admin, db):
     make_staff(db, "a@example.org", "viewer")
     make_staff(db, "b@example.org", "viewer")
-    admin.post(f"/staff/{user_id(db, 'a@example.org')}/tokens", name="a")
+    token_for(db, "a@example.org")
     with db.session() as session:
         token_id = session.execute(select(ApiToken.id)).scalar_one()
     assert admin.post(f"/staff/{user_id(db, 'b@example.org')}/tokens/{token_id}/revoke").status_code == 404

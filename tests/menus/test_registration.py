@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Text, func, select, type_coerce
 
 from menus.registration import current_year
 from menus.session import draft_key, language_key
+from models.crypto import national_id_digest
 from models.grants import Grant, GrantStatus
+from models.held import HeldRegistration
 from models.messages import MessageKind, OutboundMessage
 from models.people import Beneficiary, Contact
 from models.reference import is_valid_reference
@@ -165,24 +167,63 @@ def test_a_registration_that_lost_the_race_shows_the_existing_reference(phone, d
     assert count(db, Beneficiary) == 1 and count(db, OutboundMessage) == 0
 
 
+HELD_END = "END Thank you. We need to check some of your details. A programme officer will contact you soon."
+
+
+def held_rows(db) -> list[tuple]:
+    with db.session() as session:
+        stored_token = type_coerce(HeldRegistration.__table__.c.national_id_cipher, Text).label("token")
+        return session.execute(
+            select(
+                HeldRegistration.full_name,
+                HeldRegistration.district,
+                HeldRegistration.national_id,
+                HeldRegistration.national_id_hash,
+                stored_token,
+                HeldRegistration.status,
+            )
+        ).all()
+
+
 @pytest.mark.usefixtures("english")
-def test_a_national_id_taken_meanwhile_asks_for_the_id_again_and_keeps_the_rest(phone, db):
+@pytest.mark.parametrize("when", ["before", "meanwhile"])
+def test_a_taken_national_id_is_held_for_staff_and_the_caller_learns_nothing(phone, db, when):
+    """Typing a stranger's ID must not tell the caller that the stranger is registered: the same kind answer as
+    any check, the registration kept aside for staff, the ID stored encrypted like a beneficiary's."""
+    if when == "before":
+        register(db, OTHER_PHONE, national_id="LS12345")
     phone.dial()
     phone.send("1")
     phone.walk(*GOOD_ANSWERS)
-    register(db, OTHER_PHONE, national_id="LS12345")
+    if when == "meanwhile":
+        register(db, OTHER_PHONE, national_id="LS12345")
     body = phone.send("1")
-    assert body.startswith("CON This ID is already registered.\nNational ID number (99 to skip):")
-    assert count(db, Beneficiary) == 1
-    assert "Check your details:" in phone.send("LS67890")
-    assert phone.send("1").startswith("END Thank you, Thabo.")
+    assert body == HELD_END
+    assert "already" not in body.lower() and "ID" not in body
+    assert count(db, Beneficiary) == 1 and count(db, OutboundMessage) == 0
+    [(name, district, national_id, digest, token, status)] = held_rows(db)
+    assert (name, district, national_id, status) == ("Thabo Mokoena", "Maseru", "LS12345", "held")
+    assert digest == national_id_digest("LS12345") and "LS12345" not in token
+    assert phone.dial().startswith("CON ")  # the draft is gone: the next dial is a fresh menu, not "continue?"
+    assert "unfinished" not in phone.response.body
+
+
+@pytest.mark.usefixtures("english")
+def test_a_number_can_type_only_a_few_national_ids_a_day(phone, db, settings):
+    """One phone cannot try ID after ID: past NATIONAL_ID_ATTEMPTS_PER_DAY the question says to contact the office,
+    and skipping still works."""
+    limit = settings.national_id_attempts_per_day
+    phone.dial()
+    phone.send("1")
+    phone.walk(*GOOD_ANSWERS[:7])
+    for attempt in range(limit):
+        assert "How many people" in phone.send(f"LS1000{attempt}")
+        phone.send("0")  # back to the ID question, to type another
+    body = phone.send("LS99999")
+    assert body.startswith("CON Too many ID tries today. Please contact the programme office.\nNational ID number")
+    assert "How many people" in phone.send("99")
     with db.session() as session:
-        assert (
-            session.execute(
-                select(Beneficiary.national_id).where(Beneficiary.full_name == "Thabo Mokoena")
-            ).scalar_one()
-            == "LS67890"
-        )
+        assert session.execute(select(func.count()).select_from(HeldRegistration)).scalar_one() == 0
 
 
 @pytest.mark.usefixtures("english")

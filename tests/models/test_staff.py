@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,12 +44,11 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
 def try_login(db, email, password, now=NOW):
-    """One login attempt in its own transaction, as the console makes it; returns the user or the LoginError."""
-    with db.session() as session:
-        try:
-            return authenticate(session, email, password, now)
-        except LoginError as exc:
-            return exc
+    """One login attempt, as the console makes it; returns the user or the LoginError."""
+    try:
+        return authenticate(db, email, password, now)
+    except LoginError as exc:
+        return exc
 
 
 def test_password_hash_round_trip_and_the_hash_is_not_the_password():
@@ -304,3 +305,26 @@ def test_an_operator_may_change_any_account_but_an_admin_not_their_own_access(db
             change_staff_access(session, admin, user, "officer", None)
         set_staff_active(session, OPERATOR, user, False)
         assert change_staff_access(session, OPERATOR, user, "officer", None) == {"role": ["admin", "officer"]}
+
+
+def test_a_parallel_burst_of_wrong_passwords_gets_only_the_allowed_tries_checked(db):
+    """Threads guessing at once on PostgreSQL: each try is counted before its password is checked, in one atomic
+    UPDATE, so only MAX_FAILED_LOGINS passwords are checked, whatever the timing, and no try goes uncounted."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    make_staff(db, "officer@example.org")
+    burst = 3 * MAX_FAILED_LOGINS
+    start = threading.Barrier(burst)
+
+    def guess(number: int) -> LoginError:
+        start.wait()
+        return try_login(db, "officer@example.org", f"guess number {number}")
+
+    with ThreadPoolExecutor(max_workers=burst) as pool:
+        reasons = [refusal.reason for refusal in pool.map(guess, range(burst))]
+    assert reasons.count(LoginFailure.WRONG_PASSWORD) == MAX_FAILED_LOGINS - 1
+    assert reasons.count(LoginFailure.LOCKED) == burst - (MAX_FAILED_LOGINS - 1)
+    with db.session() as session:
+        user = session.execute(select(StaffUser)).scalar_one()
+        assert user.failed_logins == burst and user.locked_until is not None
+    assert try_login(db, "officer@example.org", STAFF_PASSWORD).reason == LoginFailure.LOCKED
