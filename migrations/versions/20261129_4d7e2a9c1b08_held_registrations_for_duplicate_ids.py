@@ -1,7 +1,7 @@
 """held registrations for duplicate national IDs
 
 Revision ID: 4d7e2a9c1b08
-Revises: 3c1d2e4f5a6b
+Revises: 7a3e5c1b9d20
 Create Date: 2026-11-30 09:00:00.000000
 
 A USSD registration whose national ID another beneficiary holds is kept here for staff to resolve, instead of
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "4d7e2a9c1b08"
-down_revision: str | None = "3c1d2e4f5a6b"
+down_revision: str | None = "7a3e5c1b9d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
