@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Text, bindparam, select, type_coerce, update
+from sqlalchemy import Table, Text, bindparam, select, type_coerce, update
 
 from models.crypto import DataKeys
 from models.db import Database
+from models.held import HeldRegistration
 from models.people import Beneficiary
 
 # Rows rewritten per transaction: short enough that no registration waits on a lock for long.
 ROTATION_BATCH = 200
-
-_beneficiaries = Beneficiary.__table__
-# The stored token as text, past the column type that would decrypt it.
-_stored_token = type_coerce(_beneficiaries.c.national_id_cipher, Text)
+# Every table that keeps a national ID encrypted, in its `national_id_cipher` column.
+ENCRYPTED_ID_TABLES: tuple[Table, ...] = (Beneficiary.__table__, HeldRegistration.__table__)
 
 
 @dataclass(frozen=True)
@@ -32,17 +31,29 @@ class RotationResult:
 
 
 def rotate_national_ids(database: Database, keys: DataKeys, batch: int = ROTATION_BATCH) -> RotationResult:
-    """Re-encrypt every stored national ID under `keys.newest`; rows already under it are left alone."""
+    """Re-encrypt every stored national ID, in every table that keeps one, under `keys.newest`; rows already under
+    it are left alone."""
+    rewritten = current = 0
+    for table in ENCRYPTED_ID_TABLES:
+        result = _rotate_table(database, keys, table, batch)
+        rewritten += result.rewritten
+        current += result.current
+    return RotationResult(rewritten, current)
+
+
+def _rotate_table(database: Database, keys: DataKeys, table: Table, batch: int) -> RotationResult:
+    # The stored token as text, past the column type that would decrypt it.
+    stored_token = type_coerce(table.c.national_id_cipher, Text)
     read = (
-        select(_beneficiaries.c.id, _stored_token)
-        .where(_stored_token.is_not(None), _beneficiaries.c.id > bindparam("after"))
-        .order_by(_beneficiaries.c.id)
+        select(table.c.id, stored_token)
+        .where(stored_token.is_not(None), table.c.id > bindparam("after"))
+        .order_by(table.c.id)
         .limit(batch)
     )
     write = (
-        update(_beneficiaries)
-        .where(_beneficiaries.c.id == bindparam("row_id"), _stored_token == type_coerce(bindparam("old"), Text))
-        .values({_beneficiaries.c.national_id_cipher: type_coerce(bindparam("new"), Text)})
+        update(table)
+        .where(table.c.id == bindparam("row_id"), stored_token == type_coerce(bindparam("old"), Text))
+        .values({table.c.national_id_cipher: type_coerce(bindparam("new"), Text)})
     )
     rewritten = current = 0
     after = 0

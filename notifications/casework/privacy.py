@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import redis
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.actors import Actor
@@ -28,6 +28,7 @@ from models.audit import AuditLog
 from models.base import utcnow
 from models.corrections import ERASED, PERSONAL_ACTIONS, erased_details
 from models.grants import Grant, GrantEvent
+from models.held import HeldRegistration
 from models.messages import DeliveryReport, InboundMessage, MessageStatus, OutboundMessage
 from models.people import Beneficiary, find_beneficiary_by_reference
 from models.reports import AGE_BANDS, LESOTHO
@@ -250,6 +251,8 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
         .values(phone=tombstone, text="", link_id=None)
     )
     session.execute(update(Feedback).where(Feedback.contact_id == contact.id).values(text=""))
+    # Registrations held for staff review from this phone carry a name, a village and an ID: they go with it.
+    session.execute(delete(HeldRegistration).where(HeldRegistration.contact_id == contact.id))
     session.execute(
         update(UssdSessionRecord).where(UssdSessionRecord.phone == phone).values(phone=tombstone, error_message=None)
     )

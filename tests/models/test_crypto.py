@@ -7,9 +7,11 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from config.settings import DEVELOPMENT_ENCRYPTION_KEY, DEVELOPMENT_HASH_KEY, SettingsError, load_settings
+from models.clock import utcnow
 from models.crypto import DataKeyError, DataKeys, install_data_keys
+from models.held import HeldRegistration
 from models.migrate import downgrade, upgrade
-from models.people import Beneficiary, find_beneficiary_by_reference
+from models.people import Beneficiary, find_beneficiary_by_reference, get_or_create_contact
 from models.registration import NationalIdTakenError, register_beneficiary
 from models.rotation import rotate_national_ids
 from models.search import BeneficiaryFilters, search_beneficiaries
@@ -147,3 +149,33 @@ def test_the_migration_encrypts_the_ids_that_exist_and_drops_the_plain_column(da
         assert find_beneficiary_by_reference(session, "12345674").national_id == "MG7788990"
     with pytest.raises(NationalIdTakenError):
         register(db, national_id="MG7788990")
+
+
+def test_rotation_reaches_the_national_ids_held_for_staff_review(db):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    install_data_keys(DataKeys((old,), HASH_KEY))
+    with db.session() as session:
+        contact = get_or_create_contact(session, next_phone())
+        session.add(
+            HeldRegistration(
+                contact_id=contact.id,
+                language="en",
+                full_name="Held Person",
+                sex="female",
+                year_of_birth=1990,
+                district="Maseru",
+                village="Ha Thetsane",
+                returned_from="south_africa",
+                year_of_return=2020,
+                national_id="HELD0001",
+                household_size=3,
+                main_need="business",
+                consent_at=utcnow(),
+            )
+        )
+    during = DataKeys((new, old), HASH_KEY)
+    install_data_keys(during)
+    assert rotate_national_ids(db, during).rewritten == 1
+    with db.engine.connect() as connection:
+        token = connection.execute(sa.text("SELECT national_id_cipher FROM held_registrations")).scalar_one()
+    assert DataKeys((new,), HASH_KEY).decrypt(token) == "HELD0001"

@@ -14,7 +14,9 @@ from sqlalchemy import select
 from models import Base
 from models.actors import Actor, PermissionDeniedError, Via
 from models.audit import AuditLog
+from models.clock import utcnow
 from models.grants import find_grant_by_reference
+from models.held import HeldRegistration
 from models.messages import MessageKind, OutboundMessage
 from models.people import Beneficiary, contact_id, find_beneficiary_by_reference, registered_reference
 from models.reports import REPORTS, Filters, Period, dashboard, report_table
@@ -56,6 +58,24 @@ def _a_full_history(db, redis, limits) -> tuple[str, str]:
         add_feedback(session, contact, FEEDBACK)
         receive_sms(session, provider_id="in-1", phone=phone, text=INBOUND, limits=limits)
         record_session_end(session, session_id="ATUid_1", phone=phone, status="Success", hops_count=4)
+        # A second registration from the same phone, held for staff because its ID clashed.
+        session.add(
+            HeldRegistration(
+                contact_id=contact,
+                language="en",
+                full_name=f"{NAME} Again",
+                sex="female",
+                year_of_birth=1990,
+                district="Leribe",
+                village=VILLAGE,
+                returned_from="south_africa",
+                year_of_return=2020,
+                national_id=NATIONAL_ID,
+                household_size=3,
+                main_need="business",
+                consent_at=utcnow(),
+            )
+        )
         OPERATOR.audit(session, "beneficiaries.export", "beneficiaries", None, q=NAME, phone=phone)
     redis.set(session_key("ATUid_1"), "{}")
     redis.set(draft_key(phone), "{}")
