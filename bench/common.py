@@ -24,6 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The benchmarks run the gateway in its test environment, in the processes they start and in their own (which write
+# beneficiaries and messages directly, and so read the data keys from the environment): a process without APP_ENV
+# is production, which needs real secrets and keys.
+os.environ.setdefault("APP_ENV", "test")
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 # Where the benchmarks' servers listen and their clients connect.
 HOST = "127.0.0.1"
