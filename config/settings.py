@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields, replace
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
+from config.logging import LOG_FORMATS
+
 DEVELOPMENT = "development"
 TEST = "test"
 PRODUCTION = "production"
@@ -118,6 +120,7 @@ class Settings:
     sms_credit_pause_seconds: int = 300  # after InsufficientBalance, sending pauses this long, then probes again
     sweep_interval_seconds: float = 30.0  # how often the worker re-enqueues messages left behind
     log_level: str = "INFO"  # root log level
+    log_format: str = "text"  # text (one readable line) or json (one JSON object per line, for a log shipper)
     data_encryption_key: str = ""  # Fernet keys for national IDs at rest, newest first; required in production
     data_hash_key: str = ""  # HMAC key of the national ID hash (search, uniqueness); never rotated; required in prod
     retention_ussd_session_days: int = 90  # USSD session records (support questions come within weeks)
@@ -221,6 +224,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR and OPEN_CALLBACKS_PER_NUMBER must not be negative"
         )
+    if settings.log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {settings.log_format!r}")
     if settings.max_content_length < 1:
         raise SettingsError("MAX_CONTENT_LENGTH must be positive")
     if settings.ussd_max_chars < 60:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from functools import partial
 
 import redis
 from rq import SimpleWorker
 
 from config import Settings
-from config.redis import connect
+from config.redis import connect, warn_if_evicting
 from notifications.campaigns.fanout import sweep_campaigns
 from notifications.casework.retention import retention_pass
 from notifications.sms.queues import queues
 from notifications.sms.runtime import Runtime, set_runtime
+from notifications.sms.worker_http import Routes, WorkerEndpoints, liveness
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,18 @@ class Sweeper(threading.Thread):
                 log.exception("sweep failed; trying again in %ss", self.runtime.settings.sweep_interval_seconds)
 
 
-def run_worker(settings: Settings, *, burst: bool = False) -> None:
-    """Run until stopped (or, with `burst`, until the queues are empty). Jobs read the same settings from the env."""
+def worker_routes(sweeper: Sweeper) -> Routes:
+    """What the worker serves on `--metrics-port`: its liveness (and, beside it, its metrics)."""
+    return {"/healthz": partial(liveness, sweeper)}
+
+
+def run_worker(
+    settings: Settings, *, burst: bool = False, metrics_port: int | None = None, metrics_host: str = "0.0.0.0"
+) -> None:
+    """Run until stopped (or, with `burst`, until the queues are empty). Jobs read the same settings from the env.
+
+    With `metrics_port`, the worker also serves `worker_routes` over HTTP on that port.
+    """
     os.environ["REDIS_URL"] = settings.redis_url
     os.environ["DATABASE_URL"] = settings.database_url
     runtime = Runtime(settings)
@@ -63,8 +75,12 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     stop = threading.Event()
     sweeper = Sweeper(runtime, stop)
     sweeper.start()
+    endpoints = None
+    if metrics_port is not None:
+        endpoints = WorkerEndpoints(worker_routes(sweeper), metrics_host, metrics_port).start()
     # Blocking pops need a connection without a read timeout.
     connection: redis.Redis = connect(settings.redis_url, socket_timeout=None)
+    warn_if_evicting(connection)
     try:
         sweep(runtime)
         # SimpleWorker runs jobs in this process instead of forking a work horse per job: the database pool, the
@@ -74,3 +90,5 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     finally:
         stop.set()
         runtime.dispatcher.close()
+        if endpoints is not None:
+            endpoints.stop()
