@@ -6,11 +6,13 @@ over HTTP so that the emulator's delivery reports reach it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from decimal import Decimal
 
@@ -54,9 +56,9 @@ def worker_env(settings, emulator_url: str, redis_url: str) -> dict[str, str]:
     return env
 
 
-def start_worker(env) -> subprocess.Popen:
+def start_worker(env, *options: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", *options],
         cwd=PROJECT_ROOT,
         env=env,
         start_new_session=True,  # its own process group: SIGKILL reaches the work horse too
@@ -134,6 +136,26 @@ def test_a_worker_killed_mid_batch_and_a_new_worker_send_everything_exactly_once
         stop(first, signal.SIGKILL)
     received = Counter(message["phone"] for message in emulator.state.snapshot()["messages"])
     assert received == Counter(phones)  # every message once, none twice
+
+
+def test_a_worker_serves_its_own_healthz_on_the_metrics_port(db, redis_url, settings, emulator):
+    port = free_port()
+    worker = start_worker(
+        worker_env(settings, emulator.url, redis_url), "--metrics-port", str(port), "--metrics-host", "127.0.0.1"
+    )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                return response.status == 200 and json.loads(response.read()) == {"status": "ok"}
+        except OSError:
+            return False
+
+    try:
+        assert wait_until(healthy)
+    finally:
+        stop(worker)
+    assert not healthy()
 
 
 def test_notices_survive_a_redis_restart_between_the_grant_change_and_the_send(
