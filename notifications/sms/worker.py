@@ -20,6 +20,9 @@ from notifications.sms.worker_http import Routes, WorkerEndpoints, liveness
 
 log = logging.getLogger(__name__)
 
+# Seconds between the end of RQ's loop on a Redis error and its next start.
+RESTART_SECONDS = 1.0
+
 
 def sweep(runtime: Runtime) -> dict[str, int]:
     """Settle messages whose worker died mid-call, move campaigns along, enqueue drain jobs for anything due,
@@ -86,7 +89,24 @@ def run_worker(
         # SimpleWorker runs jobs in this process instead of forking a work horse per job: the database pool, the
         # provider's keep-alive connections and the sending threads then outlive a job, which saves a fork and a
         # rebuild on every drain slice (a slice is seconds long, so a message waits that much less to start).
-        SimpleWorker(queues(connection), connection=connection).work(burst=burst, with_scheduler=not burst)
+        while True:
+            worker = None
+            try:
+                worker = SimpleWorker(queues(connection), connection=connection)
+                worker.work(burst=burst, with_scheduler=not burst)
+            except redis.ConnectionError:
+                if burst:
+                    raise
+                log.warning("Redis unreachable as the worker loop started or stopped", exc_info=True)
+            # RQ's loop ends on a stop request (SIGTERM), in burst mode when the queues are empty, and on any Redis
+            # error (it logs "quitting"). The last must not end the process: a Redis failover or restart takes
+            # seconds, and the sweeper and the health endpoint live on. So the loop starts again, on a fresh
+            # connection to whichever server is primary by then.
+            if burst or (worker is not None and worker._stop_requested):
+                break
+            log.warning("the worker loop ended without a stop request; starting it again in %ss", RESTART_SECONDS)
+            if stop.wait(RESTART_SECONDS):
+                break
     finally:
         stop.set()
         runtime.dispatcher.close()

@@ -51,7 +51,7 @@ def worker_env(settings, emulator_url: str, redis_url: str) -> dict[str, str]:
         # long they are sent again (the emulator reports within 0.1 s on everything it takes).
         SMS_UNKNOWN_OUTCOME_SECONDS="4",
         SWEEP_INTERVAL_SECONDS="0.5",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=os.environ.get("WORKER_LOG_LEVEL", "WARNING"),
     )
     return env
 
@@ -192,3 +192,27 @@ def test_notices_survive_a_redis_restart_between_the_grant_change_and_the_send(
         server.wait()
     received = Counter(message["phone"] for message in emulator.state.snapshot()["messages"])
     assert received == Counter([first_phone, second_phone])
+
+
+def test_a_worker_rides_out_a_redis_restart_in_the_middle_of_a_job(db, settings, emulator, gateway_url, tmp_path):
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    server = start_redis(port, tmp_path)
+    phones = [next_phone() for _ in range(100)]
+    with db.session() as session:
+        for index, phone in enumerate(phones):
+            owe_text(session, get_or_create_contact(session, phone), MessageKind.STAFF, f"Notice {index}")
+    worker = start_worker(worker_env(settings, emulator.url, redis_url))
+    try:
+        assert wait_until(lambda: len(emulator.state.snapshot()["messages"]) >= 10, interval=0.01)
+        server.kill()  # mid-job: the drain slice is sending at 25/s
+        server.wait()
+        time.sleep(2)
+        server = start_redis(port, tmp_path)  # back, and empty: the sweep re-enqueues what is owed
+        assert wait_until(lambda: accepted_count(db) == 100), f"only {accepted_count(db)} of 100 accepted"
+        assert worker.poll() is None, "the worker process ended when Redis went away"
+    finally:
+        stop(worker)
+        server.kill()
+        server.wait()
+    assert Counter(message["phone"] for message in emulator.state.snapshot()["messages"]) == Counter(phones)
