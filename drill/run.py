@@ -399,7 +399,11 @@ class Deployment:
 
     def _start_haproxy(self) -> None:
         template = (PROJECT_ROOT / "deploy" / "haproxy" / "haproxy.cfg").read_text()
-        web = "\n".join(f"    server web{index + 1} {HOST}:{port} check" for index, port in enumerate(self.ports.web))
+        # As deploy/haproxy/haproxy.cfg: a checked line per node, and an unchecked last-resort backup of it.
+        web = "\n".join(
+            f"    server web{index + 1} {HOST}:{port} check\n    server web{index + 1}-last-resort {HOST}:{port} backup"
+            for index, port in enumerate(self.ports.web)
+        )
         config = template.split("# --- servers ---")[0]
         config = config.replace("    bind :80\n", f"    bind {HOST}:{self.ports.haproxy}\n").replace(
             "    bind :443\n", ""
