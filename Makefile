@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console bench-outage clean
+.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console bench-outage drill drill-short clean
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,14 @@ bench-console: install
 
 bench-outage: install
 	$(BIN)/python bench/outage.py
+
+## The failover drill on this machine (HAProxy, two web nodes, two workers, Redis with Sentinel, PostgreSQL).
+drill: install
+	$(BIN)/python drill/run.py
+
+## The same in a few minutes (CI): shorter phases, a 20 s provider outage.
+drill-short: install
+	$(BIN)/python drill/run.py --short
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis

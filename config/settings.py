@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
+from config.logging import LOG_FORMATS
+
 DEVELOPMENT = "development"
 TEST = "test"
 PRODUCTION = "production"
@@ -219,6 +221,7 @@ class Settings:
     sweep_interval_seconds: float = 30.0  # how often the worker re-enqueues messages left behind
     log_level: str = "INFO"  # root log level
     metrics_token: str = ""  # when set, GET /metrics wants `Authorization: Bearer <this>`; empty: open (firewall it)
+    log_format: str = "text"  # text (one readable line) or json (one JSON object per line, for a log shipper)
     data_encryption_key: str = ""  # Fernet keys for national IDs at rest, newest first; required in production
     data_hash_key: str = ""  # HMAC key of the national ID hash (search, uniqueness); never rotated; required in prod
     retention_ussd_session_days: int = 90  # USSD session records (support questions come within weeks)
@@ -362,6 +365,8 @@ def _check(settings: Settings) -> None:
         )
     if settings.staff_session_max_hours < 1:
         raise SettingsError("STAFF_SESSION_MAX_HOURS must be at least 1")
+    if settings.log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {settings.log_format!r}")
     if settings.max_content_length < 1:
         raise SettingsError("MAX_CONTENT_LENGTH must be positive")
     if settings.ussd_max_chars < 60:

@@ -11,7 +11,7 @@ from flask import Flask
 
 from config import DEVELOPMENT, load_settings
 from config.logging import configure_logging
-from gateway import api, auth, cli, console, metrics, security, services, webhooks
+from gateway import api, auth, cli, console, health, metrics, security, services, webhooks
 
 # The one command that runs a development gateway without APP_ENV: `flask --app wsgi dev` brings up the local
 # stack and sets APP_ENV=development for the processes it starts. Every other process without APP_ENV is production.
@@ -23,12 +23,13 @@ FLASK_OPTIONS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the gateway. `overrides` (tests, tools) take precedence over the environment."""
     settings = load_settings(**{**environment_default(sys.argv), **(overrides or {})})
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key or "development-only-secret", TESTING=settings.app_env == "test")
     services.init_app(app, settings)
     security.init_app(app, settings)
     auth.init_app(app, settings)
+    health.init_app(app)
     webhooks.init_app(app)
     metrics.init_app(app)
     console.init_app(app)

@@ -11,7 +11,7 @@ import redis
 from flask import Flask, current_app
 
 from config import Settings
-from config.redis import connect, ensure_embedded_redis
+from config.redis import connect, ensure_embedded_redis, warn_if_evicting
 from config.settings import default_database_url
 from menus import UssdEngine
 from models import Database
@@ -33,7 +33,10 @@ class Services:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return connect(self.redis_url)
+        """The process's client, built on first use; that is when the server's eviction policy is checked."""
+        client = connect(self.redis_url)
+        warn_if_evicting(client)
+        return client
 
     @cached_property
     def limits(self) -> NumberLimits:

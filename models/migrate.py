@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 
 from config.settings import PROJECT_ROOT
 
@@ -32,3 +35,13 @@ def revision(url: str, message: str) -> None:
 
 def current(url: str) -> None:
     command.current(alembic_config(url), verbose=False)
+
+
+def head_revisions() -> frozenset[str]:
+    """The revisions the migrations in this checkout end at (one, unless two branches are yet to be merged)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
+
+
+def database_revisions(connection: Connection) -> frozenset[str]:
+    """The revisions the database's `alembic_version` table names (empty for a database never migrated)."""
+    return frozenset(MigrationContext.configure(connection).get_current_heads())

@@ -21,10 +21,13 @@ sms_group = AppGroup("sms", help="Outbound SMS.")
 @click.command("worker")
 @with_appcontext
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty (for scripts and tests).")
-def worker_command(burst: bool) -> None:
+@click.option("--metrics-port", type=int, default=None, help="Serve this worker's /healthz (and /metrics) on PORT.")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
+def worker_command(burst: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Run the background workers: all gateway queues, transactional first, with the scheduler and the sweep."""
     services = get_services()
-    run_worker(services.settings.replace(redis_url=services.redis_url), burst=burst)
+    settings = services.settings.replace(redis_url=services.redis_url)
+    run_worker(settings, burst=burst, metrics_port=metrics_port, metrics_host=metrics_host)
 
 
 @sms_group.command("send")

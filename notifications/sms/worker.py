@@ -5,18 +5,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from functools import partial
 
 import redis
 from rq import SimpleWorker
 
 from config import Settings
-from config.redis import connect
+from config.redis import connect, warn_if_evicting
 from notifications.campaigns.fanout import sweep_campaigns
 from notifications.casework.retention import retention_pass
+from notifications.sms.metrics_server import METRICS_PATH, metrics_page
 from notifications.sms.queues import queues
 from notifications.sms.runtime import Runtime, set_runtime
+from notifications.sms.worker_http import Routes, WorkerEndpoints, liveness
 
 log = logging.getLogger(__name__)
+
+# Seconds between the end of RQ's loop on a Redis error and its next start.
+RESTART_SECONDS = 1.0
 
 
 def sweep(runtime: Runtime) -> dict[str, int]:
@@ -54,8 +60,18 @@ class Sweeper(threading.Thread):
                 log.exception("sweep failed; trying again in %ss", self.runtime.settings.sweep_interval_seconds)
 
 
-def run_worker(settings: Settings, *, burst: bool = False) -> None:
-    """Run until stopped (or, with `burst`, until the queues are empty). Jobs read the same settings from the env."""
+def worker_routes(sweeper: Sweeper) -> Routes:
+    """What the worker serves on `--metrics-port`: its liveness and its metrics."""
+    return {"/healthz": partial(liveness, sweeper), METRICS_PATH: metrics_page}
+
+
+def run_worker(
+    settings: Settings, *, burst: bool = False, metrics_port: int | None = None, metrics_host: str = "0.0.0.0"
+) -> None:
+    """Run until stopped (or, with `burst`, until the queues are empty). Jobs read the same settings from the env.
+
+    With `metrics_port`, the worker also serves `worker_routes` over HTTP on that port.
+    """
     os.environ["REDIS_URL"] = settings.redis_url
     os.environ["DATABASE_URL"] = settings.database_url
     runtime = Runtime(settings)
@@ -63,14 +79,37 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     stop = threading.Event()
     sweeper = Sweeper(runtime, stop)
     sweeper.start()
+    endpoints = None
+    if metrics_port is not None:
+        endpoints = WorkerEndpoints(worker_routes(sweeper), metrics_host, metrics_port).start()
     # Blocking pops need a connection without a read timeout.
     connection: redis.Redis = connect(settings.redis_url, socket_timeout=None)
+    warn_if_evicting(connection)
     try:
         sweep(runtime)
         # SimpleWorker runs jobs in this process instead of forking a work horse per job: the database pool, the
         # provider's keep-alive connections and the sending threads then outlive a job, which saves a fork and a
         # rebuild on every drain slice (a slice is seconds long, so a message waits that much less to start).
-        SimpleWorker(queues(connection), connection=connection).work(burst=burst, with_scheduler=not burst)
+        while True:
+            worker = None
+            try:
+                worker = SimpleWorker(queues(connection), connection=connection)
+                worker.work(burst=burst, with_scheduler=not burst)
+            except redis.ConnectionError:
+                if burst:
+                    raise
+                log.warning("Redis unreachable as the worker loop started or stopped", exc_info=True)
+            # RQ's loop ends on a stop request (SIGTERM), in burst mode when the queues are empty, and on any Redis
+            # error (it logs "quitting"). The last must not end the process: a Redis failover or restart takes
+            # seconds, and the sweeper and the health endpoint live on. So the loop starts again, on a fresh
+            # connection to whichever server is primary by then.
+            if burst or (worker is not None and worker._stop_requested):
+                break
+            log.warning("the worker loop ended without a stop request; starting it again in %ss", RESTART_SECONDS)
+            if stop.wait(RESTART_SECONDS):
+                break
     finally:
         stop.set()
         runtime.dispatcher.close()
+        if endpoints is not None:
+            endpoints.stop()

@@ -13,8 +13,9 @@ from models.staff import StaffUser, issue_token
 from tests.factories import STAFF_PASSWORD, make_staff
 
 # Routes that must answer without a login: the login form, the provider's callbacks (guarded by WEBHOOK_TOKEN),
-# Prometheus's scrape (guarded by METRICS_TOKEN when set; tests/gateway/test_metrics.py) and Flask's static files.
-PUBLIC_ENDPOINTS = {"console.auth.login", "metrics.metrics", "static"}
+# Prometheus's scrape (guarded by METRICS_TOKEN when set; tests/gateway/test_metrics.py), the load balancer's health
+# probes, and Flask's static files.
+PUBLIC_ENDPOINTS = {"console.auth.login", "metrics.metrics", "static", "health.healthz", "health.readyz"}
 PUBLIC_PREFIXES = ("webhooks.",)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 SAMPLE_VALUES = {"int": "1", "string": "x", "path": "x", "default": "x"}

@@ -12,11 +12,11 @@ from config.settings import AFRICASTALKING_ROUTE
 from models.messages import MessagePriority, MessageStatus, OutboundMessage
 from notifications.sms.breaker import BreakerState, CircuitBreaker
 from notifications.sms.dispatch import BATCHES_PER_THREAD, Dispatcher
-from notifications.sms.metrics_server import metrics_page, serve_metrics
+from notifications.sms.metrics_server import METRICS_PATH, metrics_page
 from notifications.sms.providers.africastalking import AfricasTalkingProvider
+from notifications.sms.worker_http import WorkerEndpoints
 from tests.factories import next_phone
 from tests.notifications.sms.test_dispatch import queue_texts, sent_to, statuses
-from tests.servers import free_port
 
 THRESHOLD = 3
 COOLDOWN_SECONDS = 0.3
@@ -104,15 +104,14 @@ def test_an_outage_stops_the_calls_and_the_first_answered_probe_sends_the_backlo
 
 
 def test_the_worker_metrics_page_shows_the_calls_and_the_breaker_changes(dispatcher, db, emulator):
-    server = serve_metrics(free_port(), host="127.0.0.1")
+    endpoints = WorkerEndpoints({METRICS_PATH: metrics_page}, "127.0.0.1", 0).start()
     try:
         queue_texts(db, {next_phone(): "Hello"})
         emulator.state.set_outcomes({"default": "http_500"})
         dispatcher.drain(MessagePriority.TRANSACTIONAL)
-        page = requests.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5).text
+        page = requests.get(f"http://127.0.0.1:{endpoints.port}{METRICS_PATH}", timeout=5).text
     finally:
-        server.shutdown()
-        server.server_close()
-    assert metrics_page()[0].decode().count("gateway_sms_provider_calls_total") >= 1
+        endpoints.stop()
+    assert page.count("gateway_sms_provider_calls_total") >= 1
     assert 'gateway_sms_provider_calls_total{outcome="unavailable",route="africastalking"}' in page
     assert 'gateway_sms_breaker_transitions_total{route="africastalking",state="open"}' in page

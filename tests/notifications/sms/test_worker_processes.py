@@ -6,11 +6,13 @@ over HTTP so that the emulator's delivery reports reach it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from decimal import Decimal
 
@@ -49,14 +51,14 @@ def worker_env(settings, emulator_url: str, redis_url: str) -> dict[str, str]:
         # long they are sent again (the emulator reports within 0.1 s on everything it takes).
         SMS_UNKNOWN_OUTCOME_SECONDS="4",
         SWEEP_INTERVAL_SECONDS="0.5",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=os.environ.get("WORKER_LOG_LEVEL", "WARNING"),
     )
     return env
 
 
-def start_worker(env) -> subprocess.Popen:
+def start_worker(env, *options: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", *options],
         cwd=PROJECT_ROOT,
         env=env,
         start_new_session=True,  # its own process group: SIGKILL reaches the work horse too
@@ -136,6 +138,26 @@ def test_a_worker_killed_mid_batch_and_a_new_worker_send_everything_exactly_once
     assert received == Counter(phones)  # every message once, none twice
 
 
+def test_a_worker_serves_its_own_healthz_on_the_metrics_port(db, redis_url, settings, emulator):
+    port = free_port()
+    worker = start_worker(
+        worker_env(settings, emulator.url, redis_url), "--metrics-port", str(port), "--metrics-host", "127.0.0.1"
+    )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                return response.status == 200 and json.loads(response.read()) == {"status": "ok"}
+        except OSError:
+            return False
+
+    try:
+        assert wait_until(healthy)
+    finally:
+        stop(worker)
+    assert not healthy()
+
+
 def test_notices_survive_a_redis_restart_between_the_grant_change_and_the_send(
     db, settings, emulator, gateway_url, tmp_path
 ):
@@ -170,3 +192,27 @@ def test_notices_survive_a_redis_restart_between_the_grant_change_and_the_send(
         server.wait()
     received = Counter(message["phone"] for message in emulator.state.snapshot()["messages"])
     assert received == Counter([first_phone, second_phone])
+
+
+def test_a_worker_rides_out_a_redis_restart_in_the_middle_of_a_job(db, settings, emulator, gateway_url, tmp_path):
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    server = start_redis(port, tmp_path)
+    phones = [next_phone() for _ in range(100)]
+    with db.session() as session:
+        for index, phone in enumerate(phones):
+            owe_text(session, get_or_create_contact(session, phone), MessageKind.STAFF, f"Notice {index}")
+    worker = start_worker(worker_env(settings, emulator.url, redis_url))
+    try:
+        assert wait_until(lambda: len(emulator.state.snapshot()["messages"]) >= 10, interval=0.01)
+        server.kill()  # mid-job: the drain slice is sending at 25/s
+        server.wait()
+        time.sleep(2)
+        server = start_redis(port, tmp_path)  # back, and empty: the sweep re-enqueues what is owed
+        assert wait_until(lambda: accepted_count(db) == 100), f"only {accepted_count(db)} of 100 accepted"
+        assert worker.poll() is None, "the worker process ended when Redis went away"
+    finally:
+        stop(worker)
+        server.kill()
+        server.wait()
+    assert Counter(message["phone"] for message in emulator.state.snapshot()["messages"]) == Counter(phones)
