@@ -138,7 +138,7 @@ def test_a_worker_killed_mid_batch_and_a_new_worker_send_everything_exactly_once
     assert received == Counter(phones)  # every message once, none twice
 
 
-def test_a_worker_serves_its_own_healthz_on_the_metrics_port(db, redis_url, settings, emulator):
+def test_a_worker_serves_its_own_healthz_and_metrics_on_the_metrics_port(db, redis_url, settings, emulator):
     port = free_port()
     worker = start_worker(
         worker_env(settings, emulator.url, redis_url), "--metrics-port", str(port), "--metrics-host", "127.0.0.1"
@@ -153,6 +153,9 @@ def test_a_worker_serves_its_own_healthz_on_the_metrics_port(db, redis_url, sett
 
     try:
         assert wait_until(healthy)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as response:
+            page = response.read().decode()
+        assert "# TYPE gateway_sms_provider_call" in page  # this process's registry, served beside /healthz
     finally:
         stop(worker)
     assert not healthy()
