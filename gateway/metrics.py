@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from config.metrics import exposition
 from gateway.services import Services, get_services
 from notifications.sms.backlog import BacklogCollector
-from notifications.sms.breaker import CircuitBreaker
+from notifications.sms.breaker import route_breakers
 
 bp = Blueprint("metrics", __name__)
 
@@ -50,14 +50,8 @@ class _Backlog:
 
     @cached_property
     def collector(self) -> BacklogCollector:
-        settings = self.services.settings
-        breaker = CircuitBreaker(
-            self.services.redis,
-            failures=settings.sms_breaker_failures,
-            cooldown_seconds=settings.sms_breaker_cooldown_seconds,
-            probe_timeout_seconds=settings.at_timeout_seconds,
-        )
-        return BacklogCollector(self.services.db, self.services.redis, breaker)
+        breakers = route_breakers(self.services.redis, self.services.settings)
+        return BacklogCollector(self.services.db, self.services.redis, breakers)
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from notifications.sms.provider import AfricasTalkingProvider
 
 from config.logging import JSON, TEXT, ContextFilter, formatter
 from config.settings import SettingsError, load_settings
@@ -17,6 +16,7 @@ from models.messages import MessageKind, MessagePriority
 from models.people import get_or_create_contact
 from notifications.sms.dispatch import Dispatcher
 from notifications.sms.outbox import owe_text
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from tests.factories import next_phone
 
 USSD = "/webhooks/at/ussd"

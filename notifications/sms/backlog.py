@@ -12,7 +12,7 @@ is the first row of the `(status, priority, id)` index, and campaigns are counte
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import redis
 from prometheus_client.core import GaugeMetricFamily
@@ -40,10 +40,10 @@ class BacklogCollector:
     """A prometheus_client collector: `collect()` reads the backlog now. A part that cannot be read is left out and
     `gateway_backlog_read_ok{part}` says so, so a scrape never fails because Redis or the database does."""
 
-    def __init__(self, db: Database, connection: redis.Redis, breaker: CircuitBreaker) -> None:
+    def __init__(self, db: Database, connection: redis.Redis, breakers: Mapping[str, CircuitBreaker]) -> None:
         self.db = db
         self.redis = connection
-        self.breaker = breaker
+        self.breakers = breakers
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         read_ok = GaugeMetricFamily(
@@ -111,17 +111,18 @@ class BacklogCollector:
         )
         for reason in PAUSE_REASONS:
             pause.add_metric([reason], 1 if paused == reason else 0)
-        status = self.breaker.status()
         breaker = GaugeMetricFamily(
             "gateway_sms_breaker_open",
             "1 while a route's breaker holds calls back (open or probing)",
             labels=["route"],
         )
-        breaker.add_metric([self.breaker.route], 0 if status.state == BreakerState.CLOSED else 1)
         failures = GaugeMetricFamily(
             "gateway_sms_breaker_failures", "Consecutive provider-wide failures of a route", labels=["route"]
         )
-        failures.add_metric([self.breaker.route], status.failures)
+        for route, route_breaker in self.breakers.items():
+            status = route_breaker.status()
+            breaker.add_metric([route], 0 if status.state == BreakerState.CLOSED else 1)
+            failures.add_metric([route], status.failures)
         yield from (jobs, workers, pause, breaker, failures)
 
 

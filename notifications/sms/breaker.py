@@ -19,13 +19,14 @@ per-message backoff. Each step is one Lua script on Redis's own clock, so worker
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
 
 from config.metrics import SMS_BREAKER_TRANSITIONS
-from config.settings import AFRICASTALKING_ROUTE
+from config.settings import AFRICASTALKING_ROUTE, Settings
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +175,22 @@ class CircuitBreaker:
             log.error("SMS route %s: provider failing; breaker open for %ss", self.route, self.cooldown)
         else:
             log.warning("SMS route %s: provider answering again; breaker closed, backlog due now", self.route)
+
+
+def route_breakers(
+    connection: redis.Redis, settings: Settings, names: Iterable[str] | None = None
+) -> dict[str, CircuitBreaker]:
+    """One breaker for each route, by name: `names`, else every route the settings name (Africa's Talking and each
+    Kannel route). The dispatcher asks them before its calls, and the metrics page reports them."""
+    if names is None:
+        names = [AFRICASTALKING_ROUTE, *(route.name for route in settings.kannel_routes)]
+    return {
+        name: CircuitBreaker(
+            connection,
+            failures=settings.sms_breaker_failures,
+            cooldown_seconds=settings.sms_breaker_cooldown_seconds,
+            probe_timeout_seconds=settings.at_timeout_seconds,
+            route=name,
+        )
+        for name in names
+    }

@@ -53,7 +53,7 @@ from models.messages import (
 )
 from models.phone import mask_phone
 from notifications.campaigns.quiet_hours import in_quiet_hours
-from notifications.sms.breaker import BreakerState, CircuitBreaker
+from notifications.sms.breaker import BreakerState, CircuitBreaker, route_breakers
 from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status, count_final
 from notifications.sms.providers.base import (
     Outcome,
@@ -127,16 +127,7 @@ class Dispatcher:
             for name, route in self.routes.items()
         }
         # One circuit breaker per route: an outage of one route holds only that route's messages.
-        self.breakers = {
-            name: CircuitBreaker(
-                self.redis,
-                failures=self.settings.sms_breaker_failures,
-                cooldown_seconds=self.settings.sms_breaker_cooldown_seconds,
-                probe_timeout_seconds=self.settings.at_timeout_seconds,
-                route=name,
-            )
-            for name in self.routes
-        }
+        self.breakers = route_breakers(self.redis, self.settings, self.routes)
         if self.bulk_allowed is None:
             self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
 

@@ -65,8 +65,8 @@ def metric_names(expr: str) -> set[str]:
 def exported_names(db, redis) -> set[str]:
     """Every series name this gateway can export, whether or not it has a sample yet: the process's metrics and the
     scrape-time backlog."""
-    breaker = CircuitBreaker(redis, failures=1, cooldown_seconds=1, probe_timeout_seconds=1)
-    families = [*REGISTRY.collect(), *BacklogCollector(db, redis, breaker).collect()]
+    breakers = {"africastalking": CircuitBreaker(redis, failures=1, cooldown_seconds=1, probe_timeout_seconds=1)}
+    families = [*REGISTRY.collect(), *BacklogCollector(db, redis, breakers).collect()]
     return {f"{family.name}{suffix}" for family in families for suffix in SERIES_SUFFIXES[family.type]}
 
 
