@@ -60,6 +60,20 @@ class Sweeper(threading.Thread):
                 log.exception("sweep failed; trying again in %ss", self.runtime.settings.sweep_interval_seconds)
 
 
+class GatewayWorker(SimpleWorker):
+    """RQ's in-process worker, remembering whether it was asked to stop (SIGTERM, SIGINT).
+
+    RQ's loop ends the same way on a stop request and on a Redis error; `run_worker` must start it again after the
+    second and never after the first.
+    """
+
+    stop_was_requested = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_was_requested = True
+        super().request_stop(signum, frame)
+
+
 def worker_routes(sweeper: Sweeper) -> Routes:
     """What the worker serves on `--metrics-port`: its liveness and its metrics."""
     return {"/healthz": partial(liveness, sweeper), METRICS_PATH: metrics_page}
@@ -93,7 +107,7 @@ def run_worker(
         while True:
             worker = None
             try:
-                worker = SimpleWorker(queues(connection), connection=connection)
+                worker = GatewayWorker(queues(connection), connection=connection)
                 worker.work(burst=burst, with_scheduler=not burst)
             except redis.ConnectionError:
                 if burst:
@@ -103,7 +117,7 @@ def run_worker(
             # error (it logs "quitting"). The last must not end the process: a Redis failover or restart takes
             # seconds, and the sweeper and the health endpoint live on. So the loop starts again, on a fresh
             # connection to whichever server is primary by then.
-            if burst or (worker is not None and worker._stop_requested):
+            if burst or (worker is not None and worker.stop_was_requested):
                 break
             log.warning("the worker loop ended without a stop request; starting it again in %ss", RESTART_SECONDS)
             if stop.wait(RESTART_SECONDS):

@@ -215,7 +215,9 @@ def test_a_worker_rides_out_a_redis_restart_in_the_middle_of_a_job(db, settings,
         assert wait_until(lambda: accepted_count(db) == 100), f"only {accepted_count(db)} of 100 accepted"
         assert worker.poll() is None, "the worker process ended when Redis went away"
     finally:
-        stop(worker)
-        server.kill()
-        server.wait()
+        try:
+            stop(worker)
+        finally:
+            server.kill()
+            server.wait()
     assert Counter(message["phone"] for message in emulator.state.snapshot()["messages"]) == Counter(phones)
