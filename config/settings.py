@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
@@ -85,6 +86,19 @@ def _bool(name: str, raw: str) -> bool:
     if word not in _TRUE_WORDS | _FALSE_WORDS:
         raise SettingsError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
     return word in _TRUE_WORDS
+
+
+# An E.164 number: a plus sign and 8 to 15 digits.
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+
+
+def _phone_list(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated E.164 numbers (`+26659999001, +26659999002`); empty is none."""
+    numbers = tuple(part.strip() for part in raw.split(",") if part.strip())
+    wrong = [number for number in numbers if not _E164.fullmatch(number)]
+    if wrong:
+        raise SettingsError(f"{name} must be comma-separated E.164 numbers like +26659999001, got {wrong[0]!r}")
+    return numbers
 
 
 def _quiet_hours(name: str, raw: str) -> tuple[str, str] | None:
@@ -204,6 +218,7 @@ class Settings:
     at_api_base_url: str = ""  # provider origin; empty picks production or sandbox from at_username
     ussd_service_code: str = ""  # the USSD code this deployment answers (e.g. *123#); empty accepts any
     ussd_max_chars: int = 182  # longest USSD screen in GSM-7 characters; some networks cut at 160
+    test_numbers: tuple[str, ...] = ()  # E.164 numbers the console's browser phone may dial from in production
     ussd_session_ttl_seconds: int = 600  # a USSD session lasts at most ~180 s; keep state a little longer
     registration_draft_ttl_seconds: int = 86400  # an unfinished registration is kept 24 hours per number
     sms_rate_per_second: float = 10.0  # provider-wide send rate, across all workers
@@ -262,6 +277,7 @@ class Settings:
 
 _PARSERS = {
     "ussd_max_chars": _int,
+    "test_numbers": _phone_list,
     "ussd_session_ttl_seconds": _int,
     "registration_draft_ttl_seconds": _int,
     "sms_rate_per_second": _float,

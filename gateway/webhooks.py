@@ -124,8 +124,13 @@ def _plain(text: str) -> Response:
 @bp.post("/at/ussd")
 def ussd() -> Response:
     """One USSD hop: answers `CON …` or `END …`; never a 500, because the phone would show a cryptic error."""
+    return answer_ussd(_read_form())
+
+
+def answer_ussd(form: dict[str, str]) -> Response:
+    """One hop from the provider's form fields, after the caller checks: the webhook's, and the console's browser
+    phone, which builds the same form so that what staff rehearse is what a phone gets."""
     started = time.perf_counter()
-    form = _read_form()
     services = get_services()
     session_id = _field(form, "sessionId", max_length=MAX_SESSION_ID_LENGTH)
     raw_phone = _field(form, "phoneNumber", max_length=32)
