@@ -11,7 +11,7 @@ from flask import Flask
 
 from config import DEVELOPMENT, load_settings
 from config.logging import configure_logging
-from gateway import api, auth, cli, console, health, metrics, security, services, webhooks
+from gateway import api, assets, auth, cli, console, health, metrics, security, services, webhooks
 
 # The one command that runs a development gateway without APP_ENV: `flask --app wsgi dev` brings up the local
 # stack and sets APP_ENV=development for the processes it starts. Every other process without APP_ENV is production.
@@ -28,6 +28,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key or "development-only-secret", TESTING=settings.app_env == "test")
     services.init_app(app, settings)
     security.init_app(app, settings)
+    assets.init_app(app)
     auth.init_app(app, settings)
     health.init_app(app)
     webhooks.init_app(app)

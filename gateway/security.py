@@ -15,10 +15,12 @@ from werkzeug.routing import IntegerConverter
 from config import Settings
 from config.metrics import REFUSED_TOO_LARGE, WEBHOOK_REFUSALS
 from gateway.addresses import caller_address, within
+from gateway.assets import LONG_CACHE, is_versioned_asset
 from gateway.auth import json_error
 
-# The console has no script at all; its few <style> blocks carry the per-response nonce. Nothing may frame a page
-# (clickjacking), forms post only to the gateway, and no plugin or <base> can change where links go.
+# The console's stylesheet comes from the gateway itself; its one small script (the practice phone's keypad) and any
+# <style> block carry the per-response nonce. Nothing may frame a page (clickjacking), forms post only to the
+# gateway, and no plugin or <base> can change where links go.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -28,6 +30,7 @@ REFERRER_POLICY = "no-referrer"
 # One year of HTTPS-only, in production (behind TLS); not for subdomains, which the programme may not run.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 # Every answer may hold personal data (a console page, an export, an API answer, a USSD screen): no cache keeps it.
+# Only a versioned static file (gateway/assets.py) is cached.
 CACHE_CONTROL = "no-store"
 NONCE_BYTES = 16
 # The last page number a paged list accepts: far past any real list, small enough that its offset fits every database.
@@ -106,7 +109,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = REFERRER_POLICY
-        response.headers["Cache-Control"] = CACHE_CONTROL
+        response.headers["Cache-Control"] = LONG_CACHE if is_versioned_asset(request, response) else CACHE_CONTROL
         if production:
             response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
         return response

@@ -152,12 +152,13 @@ def test_every_response_carries_the_security_headers(client, db):
         assert "Strict-Transport-Security" not in response.headers
 
 
-def test_the_console_styles_carry_this_responses_nonce_and_no_inline_style_attributes(client, db):
-    make_staff(db, "admin@example.org", "admin")
-    first, second = client.get("/login"), client.get("/login")
+def test_the_console_script_carries_this_responses_nonce_and_no_inline_style_attributes(client, db):
+    log_in(client, db, "admin")
+    first, second = client.get("/phone"), client.get("/phone")
     nonce = NONCE_IN_HEADER.search(first.headers["Content-Security-Policy"]).group(1)
     assert nonce != NONCE_IN_HEADER.search(second.headers["Content-Security-Policy"]).group(1)
-    assert f'<style nonce="{nonce}">' in first.get_data(as_text=True)
+    assert f'<script nonce="{nonce}">' in first.get_data(as_text=True)
+    assert '<link rel="stylesheet" href="/static/console.css?v=' in first.get_data(as_text=True)
     templates = PROJECT_ROOT / "gateway" / "templates"
     for template in templates.rglob("*.html"):
         text = template.read_text()
