@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console bench-outage drill drill-short clean
+.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console bench-outage drill drill-short screenshots clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ drill: install
 ## The same in a few minutes (CI): shorter phases, a 20 s provider outage.
 drill-short: install
 	$(BIN)/python drill/run.py --short
+
+## Photograph the console's main pages at 1280 and 800 pixels wide into docs/screenshots/ (needs chromium).
+screenshots: install
+	SCREENSHOTS_DIR=docs/screenshots REQUIRE_BROWSER=1 $(BIN)/pytest -q tests/browser/test_screenshots.py -k sqlite
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis

@@ -7,6 +7,7 @@ the same numbers in a table.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -19,11 +20,17 @@ LABEL_WIDTH = 130  # room for "Mohale's Hoek" and "payment scheduled"
 VALUE_WIDTH = 70
 PLOT_WIDTH = 400
 COLUMN_PLOT_HEIGHT = 120
-COLUMN_LABEL_HEIGHT = 30
+COLUMN_LABEL_HEIGHT = 34  # two lines of labels under the columns
+COLUMN_LABEL_LINE = 14  # from one label line to the next
 COLUMN_VALUE_HEIGHT = 14
 FONT_SIZE = 12
 BAR_COLOUR = "#2b6ca3"  # dark enough for the white page (WCAG contrast > 4.5:1)
 TEXT_COLOUR = "#222"
+# Width of an average character of the page's sans-serif font at FONT_SIZE, in user units, on the wide side: enough to
+# tell whether a label fits under its column. A label that does not fit breaks at its space ("Nov" over "2026"); if
+# a part still does not fit, only every few labels are drawn (all of them are in the description and the table).
+CHAR_WIDTH = FONT_SIZE * 0.62
+LABEL_PADDING = 4  # space kept between neighbouring labels
 
 Item = tuple[str, float | int]
 
@@ -66,14 +73,39 @@ def bar_chart(title: str, items: Sequence[Item]) -> Markup:
     return Markup("".join(parts))
 
 
+def _text_width(text: str) -> float:
+    return len(text) * CHAR_WIDTH
+
+
+def _label_lines(labels: Sequence[str], room: float) -> list[list[str]]:
+    """Each label as the lines it is drawn on: whole if every label fits in `room`, else broken at its first space."""
+    if all(_text_width(label) <= room for label in labels):
+        return [[label] for label in labels]
+    return [label.split(" ", 1) for label in labels]
+
+
+def _every(widest: float, room: float) -> int:
+    """Draw every n-th text so that texts `widest` wide never touch in slots `room` wide."""
+    return max(1, math.ceil((widest + LABEL_PADDING) / room)) if room > 0 else 1
+
+
 def column_chart(title: str, items: Sequence[Item]) -> Markup:
-    """Vertical columns left to right, one per (label, value); for figures over time."""
+    """Vertical columns left to right, one per (label, value); for figures over time.
+
+    Labels and values under and over the columns never overlap: a label too wide for its column is broken into two
+    lines, and if that is not enough, only every n-th label (or value) is drawn.
+    """
     largest = max((value for _, value in items), default=0) or 1
     slot = PLOT_WIDTH / max(len(items), 1) * 1.5
     width = round(slot * max(len(items), 1))
     height = COLUMN_VALUE_HEIGHT + COLUMN_PLOT_HEIGHT + COLUMN_LABEL_HEIGHT
+    room = slot - LABEL_PADDING
+    lines = _label_lines([label for label, _ in items], room)
+    label_step = _every(max((_text_width(part) for parts in lines for part in parts), default=0), slot)
+    value_step = _every(max((_text_width(_number(value)) for _, value in items), default=0), slot)
+    baseline = COLUMN_VALUE_HEIGHT + COLUMN_PLOT_HEIGHT + COLUMN_LABEL_LINE
     parts = [_open(title, width, height, items)]
-    for column, (label, value) in enumerate(items):
+    for column, (_label, value) in enumerate(items):
         x = column * slot
         length = round(COLUMN_PLOT_HEIGHT * value / largest, 1)
         top = COLUMN_VALUE_HEIGHT + COLUMN_PLOT_HEIGHT - length
@@ -81,8 +113,14 @@ def column_chart(title: str, items: Sequence[Item]) -> Markup:
         parts.append(
             f'<rect x="{round(x + slot * 0.15, 1)}" y="{top}" width="{round(slot * 0.7, 1)}" height="{length}" '
             f'fill="{BAR_COLOUR}"/>'
-            f'<text x="{centre}" y="{top - 3}" text-anchor="middle">{_number(value)}</text>'
-            f'<text x="{centre}" y="{height - 10}" text-anchor="middle">{escape(label)}</text>'
         )
+        if column % value_step == 0:
+            parts.append(f'<text x="{centre}" y="{top - 3}" text-anchor="middle">{_number(value)}</text>')
+        if column % label_step == 0:
+            parts.extend(
+                f'<text class="label" x="{centre}" y="{baseline + line * COLUMN_LABEL_LINE}" text-anchor="middle">'
+                f"{escape(text)}</text>"
+                for line, text in enumerate(lines[column])
+            )
     parts.append("</svg>")
     return Markup("".join(parts))
