@@ -52,6 +52,15 @@ def assert_header_clear(page, name: str) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name} scrolls sideways"
 
 
+def assert_chart_labels_apart(page) -> None:
+    """The month labels under the columns, as the browser drew them, never touch one another."""
+    labels = page.locator("svg.chart text.label")
+    assert labels.count() >= 12
+    boxes = [labels.nth(index).bounding_box() for index in range(labels.count())]
+    for index, box in enumerate(boxes):
+        assert not any(overlap(box, other) for other in boxes[index + 1 :]), box
+
+
 @pytest.fixture
 def programme(db, limits):
     """A programme with a little of everything: people in several districts, an SMS and requests in the inbox."""
@@ -97,6 +106,8 @@ def test_the_main_pages_at_laptop_and_tablet_widths(login, page, programme, tmp_
 
     def photograph(name: str, width: int) -> None:
         assert_header_clear(page, name)
+        if name == "dashboard":
+            assert_chart_labels_apart(page)
         file = folder / f"{name}-{width}.png"
         page.screenshot(path=str(file))
         written.append(file)
