@@ -164,6 +164,8 @@ def move_to_new_number(
     except PhoneNumberError as exc:
         raise CorrectionError(f"new phone: {exc}") from None
     contact = beneficiary.contact
+    if contact is None:
+        return _give_first_number(session, redis_client, actor, beneficiary, new_phone, check)
     old_phone = contact.phone
     if new_phone == old_phone:
         raise CorrectionError("the new number is the number on record")
@@ -203,6 +205,47 @@ def move_to_new_number(
     # Copies and working state: losing them to a rolled-back move costs one database read on the next dial.
     redis_client.delete(draft_key(old_phone), language_key(old_phone), draft_key(new_phone), language_key(new_phone))
     return NumberMove(beneficiary.reference, notices)
+
+
+def _give_first_number(
+    session: Session,
+    redis_client: redis.Redis,
+    actor: Actor,
+    beneficiary: Beneficiary,
+    new_phone: str,
+    check: IdentityCheck,
+) -> NumberMove:
+    """A person registered without a phone now has one: the number's contact (created, or the one it has from a
+    dial) becomes theirs, with the language the officer recorded, and from now on their notices are sent."""
+    contact = find_contact(session, new_phone)
+    if contact is not None and contact.beneficiary is not None:
+        raise CorrectionError(f"{new_phone} is the number of another registration ({contact.beneficiary.reference})")
+    if contact is None:
+        contact = Contact(phone=new_phone)
+        session.add(contact)
+    contact.language = beneficiary.own_language or contact.language
+    beneficiary.contact, beneficiary.own_language = contact, None
+    session.flush()
+    notice = owe_message(
+        session,
+        contact,
+        MessageKind.NUMBER_MOVED,
+        text_key="number_moved.new",
+        first_name=beneficiary.first_name,
+        reference=beneficiary.reference,
+    )
+    actor.audit(
+        session,
+        NUMBER_MOVE_ACTION,
+        "beneficiary",
+        beneficiary.reference,
+        check=str(check),
+        old_phone=None,
+        new_phone=new_phone,
+    )
+    session.flush()
+    redis_client.delete(draft_key(new_phone), language_key(new_phone))
+    return NumberMove(beneficiary.reference, (notice,))
 
 
 def _free_number(session: Session, contact: Contact, new_phone: str) -> None:
