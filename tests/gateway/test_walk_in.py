@@ -5,6 +5,8 @@ phone whose grant moves and whose notices are kept unsent; through the real app 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -343,3 +345,14 @@ def test_viewers_cannot_open_the_walk_in_form(client, db):
     log_in(client, db, role="viewer")
     assert client.get("/beneficiaries/new").status_code == 403
     assert "Register a walk-in" not in client.get("/beneficiaries").get_data(as_text=True)
+
+
+def test_the_csv_export_lists_a_person_without_a_phone_with_an_empty_number(client, db):
+    log_in(client, db)
+    response = client.post("/beneficiaries/new", data=form(client, full_name="Refiloe Nko"))
+    reference = response.headers["Location"].rsplit("/", 1)[1]
+    exported = client.get("/beneficiaries/export.csv")
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert [(row["reference"], row["phone"], row["language"], row["alerts_on"]) for row in rows] == [
+        (reference, "", "en", "no")
+    ]
