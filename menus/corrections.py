@@ -1,9 +1,8 @@
 """Staff corrections of a beneficiary's answers, and the move of a registration to a returnee's new number.
 
-This lives beside the registration form on purpose: every corrected field is checked by the form's own question
-(`menus.registration.QUESTIONS`: the same parser, the same choices, the same cross-checks through `invalidates`), so
-a correction can never store what registration would refuse. The domain packages below (`notifications`,
-`models`) cannot import the form, and copying its rules would let the two drift.
+Every corrected field is checked by the form's own question (`menus.registration.QUESTIONS`, built on the rules of
+`models.answers`: the same parser, the same choices, the same cross-checks through `invalidates`), so a correction
+can never store what registration would refuse; the reasons are the USSD form's English wording.
 
 Both are officer actions through the `Actor`, with district limits on the old and the new district, and write one
 audit entry with the old and new values (`models.corrections` says which are personal and how the audit view masks
