@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 REGISTER_ACTION = "beneficiary.register"
 # The fields of a walk-in beyond the registration answers (models.answers.FIELDS), in the order of the form.
 WALK_IN_EXTRA_FIELDS = ("language", "phone", "consent")
+# What staff are told about a duplicate, by the field it is about. Unlike the USSD caller, who is told nothing about
+# somebody else's ID, an officer may know that an ID is taken: they can search for it in their districts anyway.
+ALREADY_REGISTERED = "this number already has a registration: search for it in the beneficiaries"
+NATIONAL_ID_TAKEN = "another beneficiary holds this national ID (the duplicate review resolves such cases)"
 CONSENT_REQUIRED = "the person must agree that the programme keeps their details; nothing is stored otherwise"
 
 
