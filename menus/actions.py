@@ -12,13 +12,22 @@ import logging
 from config.metrics import CHANNEL_USSD, REGISTRATIONS
 from menus.hop import Hop
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
+from models.actors import Actor
 from models.grants import format_maloti, grant_summary
 from models.held import hold_registration
 from models.messages import MessageKind, MessagePriority
-from models.people import contact_alerts_on, contact_id, contact_language, registered_reference, save_contact_choice
+from models.people import (
+    ConsentChannel,
+    contact_alerts_on,
+    contact_id,
+    contact_language,
+    registered_reference,
+    save_contact_choice,
+)
 from models.phone import mask_phone
-from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError, register_beneficiary
+from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError
 from models.requests import ErasureChannel, add_callback_request, add_feedback, ask_for_erasure, count_open_callbacks
+from notifications.casework.registration import register_beneficiary_for
 from notifications.sms.number_limits import CALLBACK, COVID_TIPS, NATIONAL_ID_ATTEMPT
 from notifications.sms.outbox import Recipient, record_owed_message
 from notifications.sms.queues import kick
@@ -129,15 +138,13 @@ def submit_registration(hop: Hop) -> None:
         return
     try:
         with hop.database.connection() as db:
-            registered = register_beneficiary(
-                db, hop.phone, to_registration_answers(answers), hop.language, actor="ussd"
-            )
-            record_owed_message(
+            registered = register_beneficiary_for(
                 db,
-                Recipient(hop.phone, registered.contact_id, hop.language),
-                MessageKind.REGISTRATION_CONFIRMATION,
-                first_name=registered.first_name,
-                reference=registered.reference,
+                Actor.returnee(),
+                to_registration_answers(answers),
+                phone=hop.phone,
+                language=hop.language,
+                consent=ConsentChannel.USSD,
             )
     except AlreadyRegisteredError as already:
         # Another session of the same number won the race; show the reference it got.

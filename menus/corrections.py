@@ -1,9 +1,8 @@
 """Staff corrections of a beneficiary's answers, and the move of a registration to a returnee's new number.
 
-This lives beside the registration form on purpose: every corrected field is checked by the form's own question
-(`menus.registration.QUESTIONS`: the same parser, the same choices, the same cross-checks through `invalidates`), so
-a correction can never store what registration would refuse. The domain packages below (`notifications`,
-`models`) cannot import the form, and copying its rules would let the two drift.
+Every corrected field is checked by the form's own question (`menus.registration.QUESTIONS`, built on the rules of
+`models.answers`: the same parser, the same choices, the same cross-checks through `invalidates`), so a correction
+can never store what registration would refuse; the reasons are the USSD form's English wording.
 
 Both are officer actions through the `Actor`, with district limits on the old and the new district, and write one
 audit entry with the old and new values (`models.corrections` says which are personal and how the audit view masks
@@ -164,6 +163,8 @@ def move_to_new_number(
     except PhoneNumberError as exc:
         raise CorrectionError(f"new phone: {exc}") from None
     contact = beneficiary.contact
+    if contact is None:
+        return _give_first_number(session, redis_client, actor, beneficiary, new_phone, check)
     old_phone = contact.phone
     if new_phone == old_phone:
         raise CorrectionError("the new number is the number on record")
@@ -203,6 +204,47 @@ def move_to_new_number(
     # Copies and working state: losing them to a rolled-back move costs one database read on the next dial.
     redis_client.delete(draft_key(old_phone), language_key(old_phone), draft_key(new_phone), language_key(new_phone))
     return NumberMove(beneficiary.reference, notices)
+
+
+def _give_first_number(
+    session: Session,
+    redis_client: redis.Redis,
+    actor: Actor,
+    beneficiary: Beneficiary,
+    new_phone: str,
+    check: IdentityCheck,
+) -> NumberMove:
+    """A person registered without a phone now has one: the number's contact (created, or the one it has from a
+    dial) becomes theirs, with the language the officer recorded, and from now on their notices are sent."""
+    contact = find_contact(session, new_phone)
+    if contact is not None and contact.beneficiary is not None:
+        raise CorrectionError(f"{new_phone} is the number of another registration ({contact.beneficiary.reference})")
+    if contact is None:
+        contact = Contact(phone=new_phone)
+        session.add(contact)
+    contact.language = beneficiary.own_language or contact.language
+    beneficiary.contact, beneficiary.own_language = contact, None
+    session.flush()
+    notice = owe_message(
+        session,
+        contact,
+        MessageKind.NUMBER_MOVED,
+        text_key="number_moved.new",
+        first_name=beneficiary.first_name,
+        reference=beneficiary.reference,
+    )
+    actor.audit(
+        session,
+        NUMBER_MOVE_ACTION,
+        "beneficiary",
+        beneficiary.reference,
+        check=str(check),
+        old_phone=None,
+        new_phone=new_phone,
+    )
+    session.flush()
+    redis_client.delete(draft_key(new_phone), language_key(new_phone))
+    return NumberMove(beneficiary.reference, (notice,))
 
 
 def _free_number(session: Session, contact: Contact, new_phone: str) -> None:

@@ -8,6 +8,7 @@ from models.db import Database
 from models.grants import Grant, GrantError, GrantEvent, GrantStatus, IllegalTransitionError, PaymentChannel
 from models.held import HeldRegistration
 from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
+from models.notices import UnsentNotice
 from models.people import DISTRICTS, Beneficiary, Contact, Language, MainNeed, ReturnedFrom, Sex
 from models.requests import CallbackRequest, ErasureRequest, Feedback
 from models.staff import ApiToken, LoginError, Role, StaffError, StaffUser
@@ -45,6 +46,7 @@ __all__ = [
     "ReturnedFrom",
     "Role",
     "Sex",
+    "UnsentNotice",
     "StaffError",
     "StaffUser",
     "UssdSessionRecord",

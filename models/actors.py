@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from models.audit import AuditLog, record
+from models.db import Executor
 from models.staff import ApiToken, Role, StaffUser
 
 OPERATOR_PREFIX = "cli:"
@@ -30,6 +29,11 @@ class Via(StrEnum):
     CONSOLE = "console"
     API = "api"
     CLI = "cli"
+    USSD = "ussd"  # the returnee on their own phone
+
+
+# How the audit log names a returnee acting on their own phone (grant events name them the same way).
+RETURNEE_ACTOR = "ussd"
 
 
 class PermissionDeniedError(Exception):
@@ -55,6 +59,12 @@ class Actor:
         """A CLI operator who named no staff account."""
         return cls(name=f"{OPERATOR_PREFIX}{login}", via=Via.CLI)
 
+    @classmethod
+    def returnee(cls) -> Actor:
+        """The person on their own phone, registering themselves through the USSD menu: no staff account, no
+        district limit (they register where they live)."""
+        return cls(name=RETURNEE_ACTOR, via=Via.USSD)
+
     @property
     def district_list(self) -> tuple[str, ...]:
         """The districts this actor is limited to; empty means all of them."""
@@ -74,7 +84,7 @@ class Actor:
             raise PermissionDeniedError(f"this needs the {Role(role)} role; you are {self.staff.role}")
 
     def audit(
-        self, session: Session, action: str, object_type: str, object_id: object = None, **details: Any
+        self, session: Executor, action: str, object_type: str, object_id: object = None, **details: Any
     ) -> AuditLog:
         """Write the audit entry of this actor's action into `session`'s transaction."""
         if self.token is not None:

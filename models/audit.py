@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text, and_, func, select
+from sqlalchemy import Index, String, Text, and_, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UtcDateTime
 from models.clock import utcnow
+from models.db import Executor
 
 # Longest actor, action and object id kept; longer values are cut rather than refused, because losing an audit
 # entry to a long e-mail address would be worse than shortening it.
@@ -48,7 +49,7 @@ class AuditLog(Base):
 
 
 def record(
-    session: Session,
+    session: Executor,
     actor: str,
     action: str,
     object_type: str,
@@ -60,7 +61,8 @@ def record(
     """Add one entry to `session`'s transaction. `details` must be JSON-able (dates and decimals become text).
 
     `ip` is the client address for web requests; it is a column, not a detail. Never put a password, a token or a
-    full national ID in `details`.
+    full national ID in `details`. A Core connection (the USSD hop) gets the same row through one `INSERT`; the entry
+    returned is then not attached to any session.
     """
     entry = AuditLog(
         at=utcnow(),
@@ -71,9 +73,16 @@ def record(
         details=json.dumps(details, default=str, sort_keys=True, ensure_ascii=False),
         ip=ip[:MAX_IP_LENGTH] if ip else None,
     )
+    if not isinstance(session, Session):
+        values = {column.key: getattr(entry, column.key) for column in AuditLog.__table__.columns if column.key != "id"}
+        entry.id = session.execute(_INSERT, values).scalar_one()
+        return entry
     session.add(entry)
     session.flush()
     return entry
+
+
+_INSERT = insert(AuditLog.__table__).returning(AuditLog.__table__.c.id)
 
 
 # Audit log rows on one page.

@@ -35,6 +35,13 @@ class ReturnedFrom(StrEnum):
     OTHER = "other"
 
 
+class ConsentChannel(StrEnum):
+    """How the person gave consent: on their own phone, or in person to an officer (who is named beside it)."""
+
+    USSD = "ussd"
+    IN_PERSON = "in_person"
+
+
 class MainNeed(StrEnum):
     BUSINESS = "business"
     FARMING = "farming"
@@ -78,7 +85,9 @@ class Beneficiary(TimestampMixin, Base):
     __tablename__ = "beneficiaries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    # None for a person without a phone, registered in person by an officer: nothing can be sent to them, and the
+    # notices they are owed are kept as unsent (models.notices).
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), unique=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
     full_name: Mapped[str] = mapped_column(String(120))
     sex: Mapped[str] = mapped_column(String(8))
@@ -94,9 +103,14 @@ class Beneficiary(TimestampMixin, Base):
     household_size: Mapped[int] = mapped_column(Integer)
     main_need: Mapped[str] = mapped_column(String(16))
     consent_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    registered_via: Mapped[str] = mapped_column(String(8), default="ussd")
+    consent_channel: Mapped[str] = mapped_column(String(16), default=ConsentChannel.USSD)
+    consent_recorded_by: Mapped[str | None] = mapped_column(String(120))  # the officer who heard consent in person
+    registered_via: Mapped[str] = mapped_column(String(8), default="ussd")  # ussd, console or api
+    # The language of a person without a phone, as the officer recorded it. With a phone, the contact's language is
+    # the person's (the USSD language screen changes it), and this stays None.
+    own_language: Mapped[str | None] = mapped_column("language", String(2))
 
-    contact: Mapped[Contact] = relationship(back_populates="beneficiary", lazy="joined")
+    contact: Mapped[Contact | None] = relationship(back_populates="beneficiary", lazy="joined")
     grant: Mapped[Grant] = relationship(back_populates="beneficiary", uselist=False)  # noqa: F821
 
     @validates("national_id")
@@ -105,16 +119,17 @@ class Beneficiary(TimestampMixin, Base):
         return national_id
 
     @property
-    def phone(self) -> str:
-        return self.contact.phone
+    def phone(self) -> str | None:
+        """None for a person registered without a phone."""
+        return self.contact.phone if self.contact is not None else None
 
     @property
     def language(self) -> str | None:
-        return self.contact.language
+        return self.contact.language if self.contact is not None else self.own_language
 
     @property
     def alerts_on(self) -> bool:
-        return self.contact.alerts_on
+        return self.contact.alerts_on if self.contact is not None else False
 
     @property
     def first_name(self) -> str:

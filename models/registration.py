@@ -1,4 +1,9 @@
-"""Turning a completed USSD registration into a beneficiary with a `registered` grant, in one transaction."""
+"""Turning a completed registration into a beneficiary with a `registered` grant, in one transaction.
+
+This is the write; `notifications.casework.registration.register_beneficiary_for` is the one registration every
+interface calls (USSD, the console, the API, a held registration resolved by staff), with the actor's checks, the
+audit entry and the confirmation it owes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,14 @@ from models.clock import utcnow
 from models.crypto import national_id_digest
 from models.db import Executor, dialect_name, insert_on_conflict
 from models.grants import open_grant
-from models.people import Beneficiary, first_name_of, national_id_taken, registered_reference, save_contact_choice
+from models.people import (
+    Beneficiary,
+    ConsentChannel,
+    first_name_of,
+    national_id_taken,
+    registered_reference,
+    save_contact_choice,
+)
 from models.reference import new_reference
 
 # Attempts at a fresh random reference before giving up (a clash is one in millions).
@@ -56,29 +68,54 @@ class Registered:
     """What the caller needs of a new registration: the END screen and the confirmation SMS."""
 
     beneficiary_id: int
-    contact_id: int
+    contact_id: int | None  # None: registered without a phone
     reference: str
     first_name: str
 
 
+@dataclass(frozen=True)
+class Consent:
+    """How the person agreed: on their phone (USSD), or in person to the officer named in `recorded_by`; and the
+    interface the registration came through (`registered_via`: ussd, console, api)."""
+
+    channel: ConsentChannel = ConsentChannel.USSD
+    recorded_by: str | None = None
+    registered_via: str = "ussd"
+
+
 def register_beneficiary(
-    db: Executor, phone: str, answers: RegistrationAnswers, language: str, actor: str = "ussd"
+    db: Executor,
+    phone: str | None,
+    answers: RegistrationAnswers,
+    language: str,
+    actor: str = "ussd",
+    consent: Consent = Consent(),  # noqa: B008  (frozen, so one shared default is safe)
 ) -> Registered:
-    """Write the beneficiary and its `registered` grant, and store `language` on the contact. Consent is given by
-    calling this at all.
+    """Write the beneficiary and its `registered` grant, and store `language` on the contact (or, for a person
+    without a phone, on the beneficiary). Consent is given by calling this at all; `consent` says how.
 
     Raises `AlreadyRegisteredError` for a number that has a beneficiary and `NationalIdTakenError` for an ID that
     another beneficiary holds. The caller commits (and rolls back on error). Core statements, no savepoint: the
     beneficiary insert does nothing on a unique clash, and the clash is then told apart by looking again.
     """
-    existing = registered_reference(db, phone)
+    existing = registered_reference(db, phone) if phone is not None else None
     if existing is not None:
         raise AlreadyRegisteredError(existing)
     if answers.national_id and national_id_taken(db, answers.national_id):
         raise NationalIdTakenError("national ID already registered")
-    contact_id = save_contact_choice(db, phone, language=language)
+    contact_id = save_contact_choice(db, phone, language=language) if phone is not None else None
     now = utcnow()
-    row = {"contact_id": contact_id, "consent_at": now, "created_at": now, "updated_at": now, **answers.__dict__}
+    row = {
+        "contact_id": contact_id,
+        "consent_at": now,
+        "consent_channel": consent.channel,
+        "consent_recorded_by": consent.recorded_by,
+        "registered_via": consent.registered_via,
+        "language": None if phone is not None else language,
+        "created_at": now,
+        "updated_at": now,
+        **answers.__dict__,
+    }
     # The table's column is the ciphertext (its type encrypts the bound value); the keyed hash goes beside it.
     row["national_id_cipher"] = row.pop("national_id")
     row["national_id_hash"] = national_id_digest(answers.national_id)
@@ -89,7 +126,7 @@ def register_beneficiary(
         if beneficiary_id is None:
             # Another session may have registered this number or ID since the checks above; else the random
             # reference clashed, and another one is drawn.
-            existing = registered_reference(db, phone)
+            existing = registered_reference(db, phone) if phone is not None else None
             if existing is not None:
                 raise AlreadyRegisteredError(existing)
             if answers.national_id and national_id_taken(db, answers.national_id):

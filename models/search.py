@@ -28,6 +28,7 @@ from models.clock import end_of_lesotho_day, start_of_lesotho_day
 from models.crypto import national_id_digest
 from models.grants import Grant, GrantEvent, GrantStatus
 from models.messages import MessageStatus, OutboundMessage
+from models.notices import UnsentNotice, unsent_notices
 from models.people import DISTRICTS, Beneficiary, Contact, Language, Sex
 from models.phone import PhoneNumberError, mask_national_id, mask_phone, normalize_phone
 from models.reference import is_valid_reference
@@ -106,7 +107,7 @@ class BeneficiaryRow:
     village: str
     national_id: str | None
     registered_at: datetime
-    phone: str
+    phone: str | None  # None: registered without a phone
     language: str | None
     alerts_on: bool
     grant_status: str | None
@@ -130,6 +131,7 @@ class BeneficiaryRecord:
     ussd_sessions: list[UssdSessionRecord] = field(default_factory=list)
     callbacks: list[CallbackRequest] = field(default_factory=list)
     feedback: list[Feedback] = field(default_factory=list)
+    unsent_notices: list[UnsentNotice] = field(default_factory=list)  # for a person registered without a phone
 
 
 # --- input ---------------------------------------------------------------------------------------------------------
@@ -295,13 +297,18 @@ def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFil
     if not filters.q:
         return None
     exact = or_(*exact_terms(filters.q, unmask))
-    probe = _filtered(select(Beneficiary.id).join(Contact, Beneficiary.contact_id == Contact.id), staff, filters)
+    probe = _filtered(select(Beneficiary.id).outerjoin(Contact, Beneficiary.contact_id == Contact.id), staff, filters)
     if filters.status:
         probe = probe.outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
     if session.execute(probe.where(exact).limit(1)).first() is not None:
         return exact
     name = name_term(filters.q)
     return name if name is not None else false()
+
+
+def _language():
+    """The person's language: their number's, or, registered without a phone, their own."""
+    return func.coalesce(Contact.language, Beneficiary.own_language)
 
 
 def _filtered(statement: Select, staff: StaffUser, filters: BeneficiaryFilters) -> Select:
@@ -316,7 +323,7 @@ def _filtered(statement: Select, staff: StaffUser, filters: BeneficiaryFilters) 
     if filters.status:
         conditions.append(Grant.status == filters.status)
     if filters.language:
-        conditions.append(Contact.language == filters.language)
+        conditions.append(_language() == filters.language)
     # "Registered between" dates are Lesotho days, as in campaign audiences and reports.
     if filters.registered_from:
         conditions.append(Beneficiary.created_at >= start_of_lesotho_day(filters.registered_from))
@@ -338,12 +345,12 @@ def _rows_statement(staff: StaffUser, filters: BeneficiaryFilters, match) -> Sel
             Beneficiary.national_id,
             Beneficiary.created_at,
             Contact.phone,
-            Contact.language,
-            Contact.alerts_on,
+            _language(),
+            func.coalesce(Contact.alerts_on, false()),
             Grant.status,
             Grant.amount,
         )
-        .join(Contact, Beneficiary.contact_id == Contact.id)
+        .outerjoin(Contact, Beneficiary.contact_id == Contact.id)
         .outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
     )
     statement = _filtered(statement, staff, filters)
@@ -396,7 +403,7 @@ def count_beneficiaries(session: Session, staff: StaffUser, filters: Beneficiary
     statement = (
         select(func.count())
         .select_from(Beneficiary)
-        .join(Contact, Beneficiary.contact_id == Contact.id)
+        .outerjoin(Contact, Beneficiary.contact_id == Contact.id)
         .outerjoin(Grant, Grant.beneficiary_id == Beneficiary.id)
     )
     statement = _filtered(statement, staff, filters)
@@ -430,6 +437,8 @@ def beneficiary_record(session: Session, beneficiary: Beneficiary, limit: int = 
     contact_id, phone = beneficiary.contact_id, beneficiary.phone
 
     def latest(model, condition, order):
+        if contact_id is None:  # registered without a phone: no SMS, sessions or requests (`IS NULL` matches others')
+            return []
         return list(session.execute(select(model).where(condition).order_by(order.desc()).limit(limit)).scalars())
 
     return BeneficiaryRecord(
@@ -444,6 +453,7 @@ def beneficiary_record(session: Session, beneficiary: Beneficiary, limit: int = 
         ussd_sessions=latest(UssdSessionRecord, UssdSessionRecord.phone == phone, UssdSessionRecord.id),
         callbacks=latest(CallbackRequest, CallbackRequest.contact_id == contact_id, CallbackRequest.id),
         feedback=latest(Feedback, Feedback.contact_id == contact_id, Feedback.id),
+        unsent_notices=unsent_notices(session, beneficiary.id, limit),
     )
 
 

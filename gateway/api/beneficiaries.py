@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, Response, abort, g, request
+from flask import Blueprint, Response, abort, g, jsonify, request
 
+from gateway.api.openapi import ERROR_CONTENT, json_body
 from gateway.auth import current_actor, json_error, token_required
 from gateway.services import get_services
 from menus.corrections import (
@@ -21,6 +22,7 @@ from menus.corrections import (
     move_to_new_number,
 )
 from models.actors import PermissionDeniedError
+from models.answers import FIELDS, FIELDS_BY_NAME, AnswersError
 from models.corrections import CORRECTABLE_FIELDS
 from models.grants import (
     MAX_PAYMENT_REFERENCE_LENGTH,
@@ -33,8 +35,9 @@ from models.grants import (
     parse_amount,
 )
 from models.messages import MessageStatus
-from models.people import DISTRICTS, Language, MainNeed, Sex
+from models.people import DISTRICTS, ConsentChannel, Language, MainNeed, Sex
 from models.phone import mask_national_id, mask_phone
+from models.registration import AlreadyRegisteredError, NationalIdTakenError
 from models.search import (
     MAX_PAGE_SIZE,
     PAGE_SIZE,
@@ -51,6 +54,14 @@ from models.search import (
 )
 from models.staff import Role, StaffUser
 from notifications.casework.grants import GrantNotFoundError, move_grant_for
+from notifications.casework.registration import (
+    ALREADY_REGISTERED,
+    NATIONAL_ID_TAKEN,
+    WALK_IN_EXTRA_FIELDS,
+    after_registration,
+    parse_walk_in,
+    register_beneficiary_for,
+)
 from notifications.sms.queues import kick
 
 GRANT_EVENT_FIELDS = frozenset({"status", "reason", "amount", "channel", "payment_reference"})
@@ -136,6 +147,69 @@ def list_beneficiaries() -> Response:
     return {"items": [row_json(staff, row) for row in page.items], "next_cursor": page.next_cursor}
 
 
+# The walk-in registration's JSON fields: the answers of models.answers.FIELDS (`name` for the full name), then the
+# language, the phone and consent. Every value is text or a whole number, but consent, which must be `true`.
+REGISTRATION_NAME_FIELD = "name"
+REGISTRATION_FIELDS = (
+    REGISTRATION_NAME_FIELD,
+    *(answer.name for answer in FIELDS if answer.name != "full_name"),
+    *WALK_IN_EXTRA_FIELDS,
+)
+REQUIRED_REGISTRATION_FIELDS = tuple(
+    name
+    for name in REGISTRATION_FIELDS
+    if name != "phone" and not (name in FIELDS_BY_NAME and FIELDS_BY_NAME[name].optional)
+)
+# What the API calls the answers whose names differ from the form's.
+_API_NAMES = {"full_name": REGISTRATION_NAME_FIELD}
+
+
+@bp.post("/beneficiaries")
+@token_required(role=Role.OFFICER)
+def post_beneficiary() -> Response:
+    """Register a walk-in (officer or admin, in their districts): 201 with the beneficiary and its `reference`;
+    400 with the reason of every refused field, as the USSD form would refuse them, or for a duplicate."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return json_error(400, f"send a JSON object with: {', '.join(REGISTRATION_FIELDS)}")
+    unknown = sorted(set(body) - set(REGISTRATION_FIELDS))
+    if unknown:
+        return json_error(400, f"unknown fields: {', '.join(unknown)}")
+    for name, value in body.items():
+        if name != "consent" and value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            return json_error(400, f"{name}: must be a string (years and household_size may be numbers)")
+    raw = {("full_name" if name == REGISTRATION_NAME_FIELD else name): value for name, value in body.items()}
+    try:
+        walk_in = parse_walk_in(raw)
+    except AnswersError as exc:
+        fields = {_API_NAMES.get(name, name): reason for name, reason in exc.errors.items()}
+        response = jsonify(error="; ".join(f"{name}: {reason}" for name, reason in fields.items()), fields=fields)
+        response.status_code = 400
+        return response
+    services = get_services()
+    try:
+        with services.db.session() as session:
+            registration = register_beneficiary_for(
+                session,
+                current_actor(),
+                walk_in.answers,
+                phone=walk_in.phone,
+                language=walk_in.language,
+                consent=ConsentChannel.IN_PERSON,
+            )
+    except PermissionDeniedError as exc:
+        return json_error(403, str(exc))
+    except AlreadyRegisteredError:
+        return json_error(400, f"phone: {ALREADY_REGISTERED}")
+    except NationalIdTakenError:
+        return json_error(400, f"national_id: {NATIONAL_ID_TAKEN}")
+    after_registration(services.redis, registration)
+    response = jsonify(_detail(g.staff, registration.reference))
+    response.status_code = 201
+    response.headers["Location"] = f"{request.path}/{registration.reference}"
+    return response
+
+
 def _detail(staff: StaffUser, reference: str) -> dict:
     with get_services().db.session() as session:
         beneficiary = find_visible_beneficiary(session, staff, reference)
@@ -161,6 +235,8 @@ def _detail(staff: StaffUser, reference: str) -> dict:
             "national_id": b.national_id if staff.has_role(Role.OFFICER) else mask_national_id(b.national_id),
             "registered_at": _when(b.created_at),
             "registered_via": b.registered_via,
+            "consent_channel": b.consent_channel,
+            "consent_recorded_by": b.consent_recorded_by,
             "grant": None
             if grant is None
             else {
@@ -180,6 +256,11 @@ def _detail(staff: StaffUser, reference: str) -> dict:
                 ],
             },
             "messages": [message_json(staff, message) for message in found.messages],
+            # A person without a phone: the notices they were owed, kept unsent for the officer to pass on.
+            "unsent_notices": [
+                {"kind": notice.kind, "language": notice.language, "body": notice.body, "at": _when(notice.created_at)}
+                for notice in found.unsent_notices
+            ],
         }
 
 
@@ -320,7 +401,10 @@ _PAGING = [
         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
     },
 ]
-_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+_TEXT_OR_NUMBER = {"oneOf": [{"type": "integer"}, {"type": "string"}]}
+# How the API names where a returnee came back from (any spelling of the stored value is accepted too).
+RETURNED_FROM_NAMES = ("South Africa", "Other")
 
 OPENAPI_PATHS = {
     "/beneficiaries": {
@@ -338,9 +422,49 @@ OPENAPI_PATHS = {
             ],
             "responses": {
                 "200": {"description": "{items: [beneficiary], next_cursor: string|null}; national IDs masked"},
-                "400": {"description": "A filter, cursor or limit that cannot be used", "content": _ERROR},
+                "400": {"description": "A filter, cursor or limit that cannot be used", "content": ERROR_CONTENT},
             },
-        }
+        },
+        "post": {
+            "summary": "Register a walk-in (officer or admin, in their districts): the USSD questions and rules,"
+            " consent given in person; the phone is optional",
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "required": list(REQUIRED_REGISTRATION_FIELDS),
+                    "properties": {
+                        "name": {"type": "string", "description": "full name"},
+                        "sex": {"type": "string", "enum": [str(s) for s in Sex]},
+                        "year_of_birth": _TEXT_OR_NUMBER,
+                        "district": {"type": "string", "enum": list(DISTRICTS)},
+                        "village": {"type": "string", "description": "village or community council"},
+                        "returned_from": {"type": "string", "enum": list(RETURNED_FROM_NAMES)},
+                        "year_of_return": _TEXT_OR_NUMBER,
+                        "national_id": {"type": "string", "nullable": True, "description": "optional"},
+                        "household_size": _TEXT_OR_NUMBER,
+                        "main_need": {"type": "string", "enum": [str(n) for n in MainNeed]},
+                        "language": {"type": "string", "enum": [str(lang) for lang in Language]},
+                        "consent": {"type": "boolean", "enum": [True], "description": "the person agreed, in person"},
+                        "phone": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "optional Lesotho or South African mobile; without one, notices are kept"
+                            " unsent on the beneficiary",
+                        },
+                    },
+                    "additionalProperties": False,
+                }
+            ),
+            "responses": {
+                "201": {"description": "Registered: the beneficiary as GET returns it, with its `reference`"},
+                "400": {
+                    "description": "A refused answer (`fields` gives the reason of each), a number already"
+                    " registered or a national ID another beneficiary holds",
+                    "content": ERROR_CONTENT,
+                },
+                "403": {"description": "A viewer, or a district not the token's", "content": ERROR_CONTENT},
+            },
+        },
     },
     "/beneficiaries/{reference}": {
         "get": {
@@ -348,42 +472,40 @@ OPENAPI_PATHS = {
             "parameters": [_REFERENCE],
             "responses": {
                 "200": {"description": "The beneficiary"},
-                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
+                "404": {"description": "No such reference in the token's districts", "content": ERROR_CONTENT},
             },
         },
         "patch": {
             "summary": "Correct the beneficiary's answers (officer or admin), checked as registration checks them",
             "parameters": [_REFERENCE],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "minProperties": 1,
-                            "properties": {
-                                "full_name": {"type": "string"},
-                                "sex": {"type": "string", "enum": [str(s) for s in Sex]},
-                                "year_of_birth": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
-                                "district": {"type": "string", "enum": list(DISTRICTS)},
-                                "village": {"type": "string"},
-                                "national_id": {
-                                    "type": "string",
-                                    "nullable": True,
-                                    "description": "empty or null removes it",
-                                },
-                                "household_size": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
-                                "main_need": {"type": "string", "enum": [str(n) for n in MainNeed]},
-                            },
-                            "additionalProperties": False,
-                        }
-                    }
-                },
-            },
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "properties": {
+                        "full_name": {"type": "string"},
+                        "sex": {"type": "string", "enum": [str(s) for s in Sex]},
+                        "year_of_birth": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                        "district": {"type": "string", "enum": list(DISTRICTS)},
+                        "village": {"type": "string"},
+                        "national_id": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "empty or null removes it",
+                        },
+                        "household_size": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                        "main_need": {"type": "string", "enum": [str(n) for n in MainNeed]},
+                    },
+                    "additionalProperties": False,
+                }
+            ),
             "responses": {
                 "200": {"description": "Corrected (audited, old and new values); the beneficiary as GET returns it"},
-                "400": {"description": "A value registration would refuse, or a district not yours", "content": _ERROR},
-                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
+                "400": {
+                    "description": "A value registration would refuse, or a district not yours",
+                    "content": ERROR_CONTENT,
+                },
+                "404": {"description": "No such reference in the token's districts", "content": ERROR_CONTENT},
             },
         },
     },
@@ -391,34 +513,32 @@ OPENAPI_PATHS = {
         "post": {
             "summary": "Move the registration to a returnee's new number (officer or admin); both numbers get an SMS",
             "parameters": [_REFERENCE],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["new_phone", "check"],
-                            "properties": {
-                                "new_phone": {"type": "string", "description": "Lesotho or South African mobile"},
-                                "check": {
-                                    "type": "string",
-                                    "enum": [str(c) for c in IdentityCheck],
-                                    "description": "how the officer made sure it is the returnee",
-                                },
-                                "national_id": {
-                                    "type": "string",
-                                    "description": "the ID the caller gave; required for reference_and_national_id",
-                                },
-                            },
-                            "additionalProperties": False,
-                        }
-                    }
-                },
-            },
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "required": ["new_phone", "check"],
+                    "properties": {
+                        "new_phone": {"type": "string", "description": "Lesotho or South African mobile"},
+                        "check": {
+                            "type": "string",
+                            "enum": [str(c) for c in IdentityCheck],
+                            "description": "how the officer made sure it is the returnee",
+                        },
+                        "national_id": {
+                            "type": "string",
+                            "description": "the ID the caller gave; required for reference_and_national_id",
+                        },
+                    },
+                    "additionalProperties": False,
+                }
+            ),
             "responses": {
                 "200": {"description": "Moved; the beneficiary as GET returns it"},
-                "400": {"description": "Bad number, failed check, or the number is someone else's", "content": _ERROR},
-                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
+                "400": {
+                    "description": "Bad number, failed check, or the number is someone else's",
+                    "content": ERROR_CONTENT,
+                },
+                "404": {"description": "No such reference in the token's districts", "content": ERROR_CONTENT},
             },
         }
     },
@@ -426,34 +546,32 @@ OPENAPI_PATHS = {
         "post": {
             "summary": "Move the grant (officer or admin); the returnee is sent the SMS notice the move calls for",
             "parameters": [_REFERENCE],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["status"],
-                            "properties": {
-                                "status": {"type": "string", "enum": [str(s) for s in GrantStatus]},
-                                "reason": {
-                                    "type": "string",
-                                    "maxLength": MAX_REASON_LENGTH,
-                                    "description": "required for not_eligible, withdrawn",
-                                },
-                                "amount": {"type": "string", "description": "maloti; required to approve"},
-                                "channel": {"type": "string", "enum": [str(c) for c in PaymentChannel]},
-                                "payment_reference": {"type": "string", "maxLength": MAX_PAYMENT_REFERENCE_LENGTH},
-                            },
-                            "additionalProperties": False,
-                        }
-                    }
-                },
-            },
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {
+                        "status": {"type": "string", "enum": [str(s) for s in GrantStatus]},
+                        "reason": {
+                            "type": "string",
+                            "maxLength": MAX_REASON_LENGTH,
+                            "description": "required for not_eligible, withdrawn",
+                        },
+                        "amount": {"type": "string", "description": "maloti; required to approve"},
+                        "channel": {"type": "string", "enum": [str(c) for c in PaymentChannel]},
+                        "payment_reference": {"type": "string", "maxLength": MAX_PAYMENT_REFERENCE_LENGTH},
+                    },
+                    "additionalProperties": False,
+                }
+            ),
             "responses": {
                 "201": {"description": "Moved; the beneficiary as GET returns it"},
-                "400": {"description": "Bad input: unknown status, no reason, amount or channel", "content": _ERROR},
-                "404": {"description": "No such reference in the token's districts", "content": _ERROR},
-                "409": {"description": "An illegal move; the error says which are allowed", "content": _ERROR},
+                "400": {
+                    "description": "Bad input: unknown status, no reason, amount or channel",
+                    "content": ERROR_CONTENT,
+                },
+                "404": {"description": "No such reference in the token's districts", "content": ERROR_CONTENT},
+                "409": {"description": "An illegal move; the error says which are allowed", "content": ERROR_CONTENT},
             },
         }
     },
@@ -468,7 +586,7 @@ OPENAPI_PATHS = {
             ],
             "responses": {
                 "200": {"description": "{items: [message], next_cursor: string|null}"},
-                "400": {"description": "A filter, cursor or limit that cannot be used", "content": _ERROR},
+                "400": {"description": "A filter, cursor or limit that cannot be used", "content": ERROR_CONTENT},
             },
         }
     },

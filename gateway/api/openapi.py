@@ -18,6 +18,14 @@ API_TITLE = "Returnee services gateway: staff API"
 API_VERSION = "1"
 
 ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+# A response body in the API's error shape, for the modules' own responses.
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def json_body(schema: dict) -> dict:
+    """The `requestBody` of an operation that takes one JSON object of `schema` (every write operation does)."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
 
 # This module's own route.
 OPENAPI_PATHS = {
@@ -59,15 +67,11 @@ def openapi_document() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": ERROR_SCHEMA},
             "responses": {
-                "Unauthorized": {"description": "Missing or invalid token", "content": _json_error()},
-                "Forbidden": {"description": "The token's role may not do this", "content": _json_error()},
+                "Unauthorized": {"description": "Missing or invalid token", "content": ERROR_CONTENT},
+                "Forbidden": {"description": "The token's role may not do this", "content": ERROR_CONTENT},
             },
         },
     }
-
-
-def _json_error() -> dict:
-    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
 bp = Blueprint("openapi", __name__)

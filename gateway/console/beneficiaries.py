@@ -13,7 +13,9 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 
 from gateway.auth import client_ip, current_actor, login_required
 from gateway.services import get_services
-from models.actors import PermissionDeniedError
+from menus.texts import menu_catalogue
+from models.actors import Actor, PermissionDeniedError
+from models.answers import FIELDS, NATIONAL_ID, AnswersError
 from models.audit import record
 from models.grants import (
     MAX_PAYMENT_REFERENCE_LENGTH,
@@ -27,8 +29,9 @@ from models.grants import (
     PaymentChannel,
     parse_amount,
 )
-from models.people import DISTRICTS, Language, Sex
+from models.people import DISTRICTS, ConsentChannel, Language, Sex
 from models.phone import mask_national_id, mask_phone
+from models.registration import AlreadyRegisteredError, NationalIdTakenError
 from models.search import (
     BeneficiaryFilters,
     SearchError,
@@ -49,6 +52,13 @@ from notifications.casework.payments import (
     PaymentImportRefused,
     apply_payment_results,
     check_payment_results,
+)
+from notifications.casework.registration import (
+    ALREADY_REGISTERED,
+    NATIONAL_ID_TAKEN,
+    after_registration,
+    parse_walk_in,
+    register_beneficiary_for,
 )
 from notifications.sms.queues import kick
 
@@ -244,6 +254,88 @@ def move_grant(reference: str):
         kick(get_services().redis, notice.priority)
     flash(f"Grant moved to {new_status}." + (" The returnee will get an SMS." if notice is not None else ""))
     return redirect(url_for("console.beneficiaries.beneficiary", reference=reference))
+
+
+# --- walk-in registration -----------------------------------------------------------------------------------------
+
+# The walk-in form's fields, in the order of the USSD questions, then the person's SMS language and phone.
+WALK_IN_FORM_FIELDS = (*(answer.name for answer in FIELDS), "language", "phone")
+# The checkbox an officer ticks once the person has agreed in front of them.
+CONSENT_GIVEN = "yes"
+
+
+def _walk_in_choices(actor: Actor) -> dict[str, list[tuple[str, str]]]:
+    """(value, label) of each choice on the form, labelled as the English USSD screens label them; a district-limited
+    officer is offered only their districts."""
+    catalogue = menu_catalogue()
+    choices = {
+        answer.name: [
+            (str(value), catalogue.get(f"registration.{answer.name}_{value}", Language.ENGLISH))
+            for value in answer.choices
+        ]
+        for answer in FIELDS
+        if answer.choices and answer.name != "district"
+    }
+    choices["district"] = [(district, district) for district in DISTRICTS if actor.can_see_district(district)]
+    choices["language"] = [(str(lang), catalogue.get(f"language.{lang}", Language.ENGLISH)) for lang in Language]
+    return choices
+
+
+def _walk_in_page(values: dict, errors: dict[str, str] | None = None, error: str | None = None, status_code=200):
+    return render_template(
+        "beneficiaries/register.html",
+        fields=WALK_IN_FORM_FIELDS,
+        optional={NATIONAL_ID, "phone"},
+        choices=_walk_in_choices(current_actor()),
+        values=values,
+        errors=errors or {},
+        error=error,
+        consent_value=CONSENT_GIVEN,
+    ), status_code
+
+
+@bp.get("/beneficiaries/new")
+@login_required(role=Role.OFFICER)
+def register_form():
+    """The walk-in form: the USSD registration's questions, for an officer with the person in front of them."""
+    return _walk_in_page({"language": Language.SESOTHO})
+
+
+@bp.post("/beneficiaries/new")
+@login_required(role=Role.OFFICER)
+def register():
+    """Register the walk-in; on a refusal the form comes back with each field's reason beside it, nothing stored."""
+    values = {name: request.form.get(name, "") for name in WALK_IN_FORM_FIELDS}
+    raw = {**values, "consent": request.form.get("consent") == CONSENT_GIVEN}
+    try:
+        walk_in = parse_walk_in(raw)
+    except AnswersError as exc:
+        return _walk_in_page(values, exc.errors, "Nothing was saved: check the fields marked below.", 400)
+    services = get_services()
+    try:
+        with services.db.session() as session:
+            registration = register_beneficiary_for(
+                session,
+                current_actor(),
+                walk_in.answers,
+                phone=walk_in.phone,
+                language=walk_in.language,
+                consent=ConsentChannel.IN_PERSON,
+            )
+    except PermissionDeniedError as exc:
+        return _walk_in_page(values, {"district": str(exc)}, "Nothing was saved.", 403)
+    except AlreadyRegisteredError:
+        return _walk_in_page(values, {"phone": ALREADY_REGISTERED}, "Nothing was saved.", 400)
+    except NationalIdTakenError:
+        return _walk_in_page(values, {NATIONAL_ID: NATIONAL_ID_TAKEN}, "Nothing was saved.", 400)
+    after_registration(services.redis, registration)
+    told = (
+        "The confirmation SMS is on its way."
+        if registration.phone
+        else "No phone: give the person their reference; notices that cannot be sent are listed below."
+    )
+    flash(f"Registered {registration.first_name} with reference {registration.reference}. {told}")
+    return redirect(url_for("console.beneficiaries.beneficiary", reference=registration.reference))
 
 
 # --- payment results -----------------------------------------------------------------------------------------------

@@ -15,12 +15,11 @@ from sqlalchemy.orm import Session
 from models.actors import Actor, PermissionDeniedError
 from models.clock import utcnow
 from models.held import HeldRegistration, HeldStatus, holder_of, waiting_registrations
-from models.messages import MessageKind
-from models.people import Beneficiary
+from models.people import Beneficiary, ConsentChannel
 from models.phone import mask_national_id
-from models.registration import RegistrationError, register_beneficiary
+from models.registration import RegistrationError
 from models.staff import Role
-from notifications.sms.outbox import Recipient, record_owed_message
+from notifications.casework.registration import register_beneficiary_for
 
 AUDIT_OBJECT = "held_registration"
 # The longest reason kept with a dismissal; the audit column is wider.
@@ -77,18 +76,16 @@ def register_held(session: Session, actor: Actor, held_id: int, national_id: str
     held = _open(session, actor, held_id)
     national_id = (national_id or "").strip().upper() or None
     try:
-        registered = register_beneficiary(
-            session, held.phone, held.answers(national_id), held.language, actor=actor.name
+        registered = register_beneficiary_for(
+            session,
+            actor,
+            held.answers(national_id),
+            phone=held.phone,
+            language=held.language,
+            consent=ConsentChannel.USSD,  # the person agreed on their phone when they registered
         )
     except RegistrationError as exc:
         raise HeldRegistrationError(f"could not register: {exc}") from None
-    record_owed_message(
-        session,
-        Recipient(held.phone, registered.contact_id, held.language),
-        MessageKind.REGISTRATION_CONFIRMATION,
-        first_name=registered.first_name,
-        reference=registered.reference,
-    )
     _resolve(held, actor, HeldStatus.REGISTERED)
     held.beneficiary_id = registered.beneficiary_id
     session.flush()

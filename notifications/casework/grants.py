@@ -29,7 +29,7 @@ from models.grants import (
 from models.messages import MessageKind, OutboundMessage
 from models.people import Beneficiary
 from models.staff import Role
-from notifications.sms.outbox import owe_message
+from notifications.sms.outbox import owe_message, record_unsendable_notice
 from notifications.sms.texts import sms_catalogue
 
 
@@ -45,7 +45,8 @@ def change_grant_status(
     payment_reference: str | None = None,
     rules: GrantRules | None = None,
 ) -> tuple[GrantEvent, OutboundMessage | None]:
-    """Move the grant and, for a change that matters to the returnee, owe them an SMS in the same transaction.
+    """Move the grant and, for a change that matters to the returnee, owe them an SMS in the same transaction (for
+    a person without a phone, keep the notice unsent: `models.notices`; no message is returned then).
 
     Raises `models.grants.GrantError` when the move is refused; nothing is written then.
     """
@@ -65,17 +66,19 @@ def change_grant_status(
     beneficiary: Beneficiary = grant.beneficiary
     language = beneficiary.language or "en"
     channel_name = sms_catalogue().get(f"channel.{grant.payment_channel}", language) if grant.payment_channel else ""
-    message = owe_message(
-        session,
-        beneficiary.contact,
-        MessageKind.GRANT_NOTICE,
-        text_key=f"grant.{event.to_status}",
-        first_name=beneficiary.first_name,
-        reference=beneficiary.reference,
-        amount=format_maloti(grant.amount),
-        channel=channel_name,
-        reason=event.reason or "",
-    )
+    params = {
+        "text_key": f"grant.{event.to_status}",
+        "first_name": beneficiary.first_name,
+        "reference": beneficiary.reference,
+        "amount": format_maloti(grant.amount),
+        "channel": channel_name,
+        "reason": event.reason or "",
+    }
+    if beneficiary.contact is None:
+        # Registered without a phone: the grant moves all the same, and the notice is kept for the officer to pass on.
+        record_unsendable_notice(session, beneficiary.id, MessageKind.GRANT_NOTICE, language=language, **params)
+        return event, None
+    message = owe_message(session, beneficiary.contact, MessageKind.GRANT_NOTICE, **params)
     return event, message
 
 

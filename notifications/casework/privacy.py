@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import redis
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.actors import Actor
@@ -30,14 +30,15 @@ from models.corrections import ERASED, PERSONAL_ACTIONS, erased_details
 from models.grants import Grant, GrantEvent
 from models.held import HeldRegistration
 from models.messages import DeliveryReport, InboundMessage, MessageStatus, OutboundMessage
-from models.people import Beneficiary, find_beneficiary_by_reference
+from models.notices import UnsentNotice
+from models.people import Beneficiary, Contact, find_beneficiary_by_reference
 from models.reports import AGE_BANDS, LESOTHO
 from models.requests import CallbackRequest, Feedback
 from models.staff import Role
 from models.ussd import UssdSessionRecord, draft_key, language_key, session_key
 
 # The format name and version written into every export; a change of shape gets a new version.
-EXPORT_FORMAT = "returnee-gateway/person-export/1"
+EXPORT_FORMAT = "returnee-gateway/person-export/2"
 # The phone of an erased contact: no E.164 number looks like it, so no caller can ever match it again.
 ERASED_PHONE_PREFIX = "erased-"
 # Registration time of day an erasure keeps: noon in Lesotho, so that the day (and its UTC year) stays the same.
@@ -68,7 +69,16 @@ def _find(session: Session, actor: Actor, reference: str) -> Beneficiary:
 
 
 def is_erased(beneficiary: Beneficiary) -> bool:
+    """Erasure tombstones the phone; a person registered without one is known erased by the name it leaves."""
+    if beneficiary.contact is None:
+        return beneficiary.full_name == ERASED
     return beneficiary.contact.phone.startswith(ERASED_PHONE_PREFIX)
+
+
+def _of_contact(contact: Contact | None, condition):
+    """`condition` on the person's contact rows; nothing for a person registered without a phone (a comparison
+    with a missing id would read `IS NULL` and match other people's rows)."""
+    return condition if contact is not None else false()
 
 
 # --- export --------------------------------------------------------------------------------------------------------
@@ -94,14 +104,17 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
     beneficiary = _find(session, actor, reference)
     contact = beneficiary.contact
     grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
-    mine = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == contact.phone)
+    phone = beneficiary.phone
+    mine = _of_contact(
+        contact, or_(OutboundMessage.contact_id == beneficiary.contact_id, OutboundMessage.phone == phone)
+    )
     document = {
         "format": EXPORT_FORMAT,
         "exported_at": _json(utcnow()),
         "reference": beneficiary.reference,
         "profile": {
             "full_name": beneficiary.full_name,
-            "phone": contact.phone,
+            "phone": phone,
             "national_id": beneficiary.national_id,
             "sex": beneficiary.sex,
             "year_of_birth": beneficiary.year_of_birth,
@@ -111,11 +124,12 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
             "year_of_return": beneficiary.year_of_return,
             "household_size": beneficiary.household_size,
             "main_need": beneficiary.main_need,
-            "language": contact.language,
-            "alerts_on": contact.alerts_on,
+            "language": beneficiary.language,
+            "alerts_on": beneficiary.alerts_on,
             "registered_via": beneficiary.registered_via,
             "registered_at": _json(beneficiary.created_at),
             "consent_at": _json(beneficiary.consent_at),
+            "consent_channel": beneficiary.consent_channel,
             "erased": is_erased(beneficiary),
         },
         "grant": None,
@@ -126,25 +140,40 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
         ),
         "ussd_sessions": _rows(
             session,
-            select(UssdSessionRecord).where(UssdSessionRecord.phone == contact.phone).order_by(UssdSessionRecord.id),
+            select(UssdSessionRecord)
+            .where(_of_contact(contact, UssdSessionRecord.phone == phone))
+            .order_by(UssdSessionRecord.id),
             ("session_id", "status", "network_code", "hops_count", "duration_ms", "ended_at", "recorded_at"),
         ),
         "callbacks": _rows(
             session,
-            select(CallbackRequest).where(CallbackRequest.contact_id == contact.id).order_by(CallbackRequest.id),
+            select(CallbackRequest)
+            .where(_of_contact(contact, CallbackRequest.contact_id == beneficiary.contact_id))
+            .order_by(CallbackRequest.id),
             ("topic", "created_at", "handled_at"),
         ),
         "feedback": _rows(
             session,
-            select(Feedback).where(Feedback.contact_id == contact.id).order_by(Feedback.id),
+            select(Feedback)
+            .where(_of_contact(contact, Feedback.contact_id == beneficiary.contact_id))
+            .order_by(Feedback.id),
             ("text", "created_at", "handled_at"),
         ),
         "inbound_sms": _rows(
             session,
             select(InboundMessage)
-            .where(or_(InboundMessage.contact_id == contact.id, InboundMessage.phone == contact.phone))
+            .where(
+                _of_contact(
+                    contact, or_(InboundMessage.contact_id == beneficiary.contact_id, InboundMessage.phone == phone)
+                )
+            )
             .order_by(InboundMessage.id),
             ("text", "keyword", "sent_at", "received_at", "handled_at"),
+        ),
+        "unsent_notices": _rows(
+            session,
+            select(UnsentNotice).where(UnsentNotice.beneficiary_id == beneficiary.id).order_by(UnsentNotice.id),
+            ("created_at", "kind", "language", "body", "reason"),
         ),
     }
     if grant is not None:
@@ -217,24 +246,39 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
     if is_erased(beneficiary):
         raise PrivacyError(f"reference {beneficiary.reference} is already erased")
     contact = beneficiary.contact
-    phone, now = contact.phone, utcnow()
-    tombstone = f"{ERASED_PHONE_PREFIX}{contact.id}"
+    phone, now = beneficiary.phone, utcnow()
     secrets = [phone, beneficiary.national_id, beneficiary.full_name]
-    session_ids = list(
-        session.execute(select(UssdSessionRecord.session_id).where(UssdSessionRecord.phone == phone)).scalars()
-    )
-
     registered_at, year_of_birth = _erased_registration(beneficiary.created_at, beneficiary.year_of_birth)
     beneficiary.full_name = beneficiary.village = ERASED
     beneficiary.national_id = None  # the hash goes with it
     beneficiary.year_of_birth = year_of_birth
     beneficiary.created_at = beneficiary.consent_at = registered_at
-    contact.phone, contact.alerts_on = tombstone, False
     grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
     if grant is not None:
         grant.payment_reference = None
         session.execute(update(GrantEvent).where(GrantEvent.grant_id == grant.id).values(reason=None))
+    # Notices kept for a person without a phone name them: the bodies go, kind and dates stay.
+    session.execute(update(UnsentNotice).where(UnsentNotice.beneficiary_id == beneficiary.id).values(body=""))
+    cancelled = cleared = deleted = 0
+    if contact is not None:
+        cancelled, cleared, deleted = _erase_contact(session, redis_client, contact, now)
+    _scrub_audit(session, beneficiary.reference, secrets)
+    actor.audit(session, "data.erase", "beneficiary", beneficiary.reference, reason=reason)
+    session.flush()
+    return Erasure(beneficiary.reference, cancelled, cleared, deleted)
 
+
+def _erase_contact(
+    session: Session, redis_client: redis.Redis, contact: Contact, now: datetime
+) -> tuple[int, int, int]:
+    """Everything of the person's phone: the number (tombstoned), SMS both ways, feedback, held registrations, USSD
+    sessions and Redis state. Returns the messages cancelled and cleared, and the Redis keys deleted."""
+    phone = contact.phone
+    tombstone = f"{ERASED_PHONE_PREFIX}{contact.id}"
+    session_ids = list(
+        session.execute(select(UssdSessionRecord.session_id).where(UssdSessionRecord.phone == phone)).scalars()
+    )
+    contact.phone, contact.alerts_on = tombstone, False
     mine = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == phone)
     cancelled = session.execute(
         update(OutboundMessage)
@@ -256,9 +300,5 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
     session.execute(
         update(UssdSessionRecord).where(UssdSessionRecord.phone == phone).values(phone=tombstone, error_message=None)
     )
-    _scrub_audit(session, beneficiary.reference, secrets)
-    actor.audit(session, "data.erase", "beneficiary", beneficiary.reference, reason=reason)
-    session.flush()
     keys = [draft_key(phone), language_key(phone), *(session_key(session_id) for session_id in session_ids)]
-    deleted = redis_client.delete(*keys)
-    return Erasure(beneficiary.reference, cancelled, cleared, deleted)
+    return cancelled, cleared, redis_client.delete(*keys)

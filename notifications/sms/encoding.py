@@ -8,13 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-# The GSM 03.38 basic character set (one septet each).
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-) - {"\x1b"}
-# The extension table: each costs an escape septet plus itself, so it counts twice.
-GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+from models.gsm import GSM7_BASIC, GSM7_EXTENDED
 
 GSM7_SINGLE_PART = 160
 GSM7_MULTI_PART = 153  # a concatenation header takes 7 septets from each part

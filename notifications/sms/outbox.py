@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from models.db import Executor
 from models.messages import MessageKind, MessagePriority, MessageStatus, OutboundMessage
+from models.notices import UnsentReason, record_unsent_notice
 from models.people import Contact, Language
 from notifications.sms.encoding import sms_parts
 from notifications.sms.texts import sms_catalogue
@@ -79,6 +80,22 @@ def record_owed_message(
     """`owe_message` as one Core `INSERT` (a connection or a session), for the USSD hop; returns the message id."""
     language, body = _render(recipient, kind, text_key, language, params)
     return db.execute(_OWE, _row(recipient, kind, body, priority, language)).scalar_one()
+
+
+def record_unsendable_notice(
+    db: Executor,
+    beneficiary_id: int,
+    kind: MessageKind,
+    *,
+    language: str | None,
+    text_key: str | None = None,
+    **params,
+) -> int:
+    """Keep, unsent, the notice a person without a phone is owed (`models.notices`): the text as it would have read
+    in their language, never given to a provider. In the caller's transaction; returns its id."""
+    language = language or Language.ENGLISH
+    body = sms_catalogue().get(text_key or kind, language, **params)
+    return record_unsent_notice(db, beneficiary_id, kind, language, body, UnsentReason.NO_PHONE)
 
 
 def _render(recipient, kind: MessageKind, text_key: str | None, language: str | None, params: dict) -> tuple[str, str]:
