@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from config.metrics import CHANNEL_USSD, REGISTRATIONS
+from menus.checkin import find_open_checkin
 from menus.hop import Hop
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
 from models.grants import format_maloti, grant_summary
@@ -36,6 +37,7 @@ def start_session(hop: Hop) -> None:
     """First hop of a session: the caller's language (kept in the session from now on) picks the first screen.
 
     The language comes from its Redis copy, read with the session; only a number without one asks the database.
+    A known caller costs one indexed read: whether a check-in is open for them (`7` on the main menu).
     """
     language = hop.known_language
     if language is None:
@@ -47,6 +49,7 @@ def start_session(hop: Hop) -> None:
         return
     hop.remember_language = True
     hop.reset("main")
+    find_open_checkin(hop)
     _offer_unfinished_registration(hop)
 
 

@@ -70,6 +70,7 @@ class SessionState:
     last_body: str = ""
     ended: bool = False
     tips_sent: bool = False  # the COVID-19 tips SMS is owed at most once per session
+    checkin: int | None = None  # the caller's open check-in invitation, looked up when the session starts (menu 7)
 
     def to_json(self) -> str:
         """The Redis value; the same JSON `dataclasses.asdict` gave, so sessions survive a deploy of this change."""
@@ -81,6 +82,7 @@ class SessionState:
                 "last_body": self.last_body,
                 "ended": self.ended,
                 "tips_sent": self.tips_sent,
+                "checkin": self.checkin,
             }
         )
 
