@@ -79,7 +79,11 @@ def _finish(hop: Hop, key: str) -> None:
 
 def _ask_next(hop: Hop, invitation_id: int) -> None:
     with hop.database.connection() as db:
-        question = next_question(db, invitation_id)
+        refused = invitation_outcome(db, invitation_id, utcnow())
+        question = next_question(db, invitation_id) if refused is None else None
+    if refused is not None:
+        _finish(hop, _OUTCOME_TEXTS[refused])
+        return
     if question is None:
         _finish(hop, "checkin.already_done")
         return
