@@ -14,6 +14,7 @@ from gateway.console import (
     auth,
     beneficiaries,
     campaigns,
+    checkins,
     corrections,
     dashboard,
     duplicates,
@@ -25,7 +26,20 @@ from gateway.console import (
 
 CONSOLE_BLUEPRINT = "console"
 # The console's areas: each module holds its routes on its own `bp`.
-AREAS = (auth, dashboard, beneficiaries, campaigns, inbox, reports, staff, audit, privacy, corrections, duplicates)
+AREAS = (
+    auth,
+    dashboard,
+    beneficiaries,
+    campaigns,
+    checkins,
+    inbox,
+    reports,
+    staff,
+    audit,
+    privacy,
+    corrections,
+    duplicates,
+)
 
 
 def init_app(app: Flask) -> None:
