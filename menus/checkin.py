@@ -46,9 +46,17 @@ _OUTCOME_TEXTS = {
 
 
 def find_open_checkin(hop: Hop) -> None:
-    """At the start of a session: the caller's open invitation, if any, which puts `7` on the main menu."""
+    """At the start of a session: the caller's open invitation, if any, which puts `7` on the main menu.
+
+    Asked of the database only while some check-in may be open (`CHECKINS_OPEN_UNTIL_KEY`, read with the session):
+    the rest of the time a returning caller's dial still costs no database read at all.
+    """
+    now = utcnow()
+    if hop.checkins_open_until <= now.timestamp():
+        hop.state.checkin = None
+        return
     with hop.database.connection() as db:
-        invitation = open_invitation(db, hop.phone, utcnow())
+        invitation = open_invitation(db, hop.phone, now)
     hop.state.checkin = invitation.id if invitation else None
 
 

@@ -21,7 +21,7 @@ import redis
 
 from config.redis import round_trip
 from models.people import Language
-from models.ussd import draft_key, language_key, session_key
+from models.ussd import CHECKINS_OPEN_UNTIL_KEY, draft_key, language_key, session_key
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ class Loaded:
     state: SessionState | None
     draft: Draft
     language: str | None
+    checkins_open_until: float = 0.0  # Unix seconds; 0: no check-in open anywhere (menus.checkin)
 
 
 class SessionStore:
@@ -142,10 +143,13 @@ class SessionStore:
         self.draft_ttl_seconds = draft_ttl_seconds
 
     def load(self, session_id: str, phone: str) -> Loaded:
-        ((raw_state, raw_draft, raw_language),) = round_trip(
-            self.client, ("MGET", session_key(session_id), draft_key(phone), language_key(phone))
+        ((raw_state, raw_draft, raw_language, raw_open_until),) = round_trip(
+            self.client,
+            ("MGET", session_key(session_id), draft_key(phone), language_key(phone), CHECKINS_OPEN_UNTIL_KEY),
         )
-        return Loaded(_read_state(raw_state), _read_draft(raw_draft), _read_language(raw_language))
+        return Loaded(
+            _read_state(raw_state), _read_draft(raw_draft), _read_language(raw_language), _read_seconds(raw_open_until)
+        )
 
     def save(
         self, session_id: str, phone: str, state: SessionState, draft: Draft, *, remember_language: bool = False
@@ -178,6 +182,13 @@ def _read_draft(raw: bytes | None) -> Draft:
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("unreadable registration draft, starting afresh: %s", exc)
         return Draft()
+
+
+def _read_seconds(raw: bytes | None) -> float:
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _read_language(raw: bytes | None) -> str | None:

@@ -222,7 +222,7 @@ def api_checkin_action(checkin_id: int, action: str) -> Response:
     except CheckinError as exc:
         return json_error(409, str(exc))
     if campaign is not None:
-        start_invitations(services.redis, campaign)
+        start_invitations(services.redis, checkin, campaign)
     return shown
 
 

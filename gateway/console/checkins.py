@@ -176,7 +176,7 @@ def checkin_action(checkin_id: int, action: str):
     except CheckinError as exc:
         return _detail(checkin_id, error=str(exc), status=409)
     if campaign is not None:
-        start_invitations(services.redis, campaign)
+        start_invitations(services.redis, checkin, campaign)
     return redirect(url_for("console.checkins.checkin_detail", checkin_id=checkin_id))
 
 

@@ -43,6 +43,7 @@ from models.checkins import (
 from models.clock import as_utc, end_of_lesotho_day, from_lesotho, lesotho_time, start_of_lesotho_day, utcnow
 from models.people import Beneficiary, Contact, Language
 from models.staff import Role
+from models.ussd import CHECKINS_OPEN_UNTIL_KEY
 from notifications.campaigns.actions import (
     AUDIENCE_AGE_FIELDS,
     AUDIENCE_DATE_FIELDS,
@@ -388,9 +389,26 @@ def send_checkin(session: Session, actor: Actor, checkin: Checkin, *, now: datet
     return campaign
 
 
-def start_invitations(connection: redis.Redis, campaign: Campaign) -> None:
-    """After the commit: start the fan-out of the invitation (or reminder) campaign, unless it waits for its time."""
+def start_invitations(connection: redis.Redis, checkin: Checkin, campaign: Campaign) -> None:
+    """After the commit: tell the USSD menu a check-in is open, and start the fan-out of the invitation (or
+    reminder) campaign, unless it waits for its time."""
+    try:
+        announce_open(connection, checkin.closes_at)
+    except redis.RedisError:
+        log.warning("could not tell the menu check-in %s is open; the sweep will", checkin.id, exc_info=True)
     start_sending(connection, campaign.id, campaign.status)
+
+
+def announce_open(connection: redis.Redis, closes_at: datetime) -> None:
+    """Push the menu's "a check-in may be open until" mark (`CHECKINS_OPEN_UNTIL_KEY`) out to `closes_at`.
+
+    A mark too late only costs a database read per dial; one too early would hide `7`, so it only ever grows here,
+    and the worker's sweep sets it from the database every run (`reminders.refresh_open_mark`).
+    """
+    current = connection.get(CHECKINS_OPEN_UNTIL_KEY)
+    until = as_utc(closes_at).timestamp()
+    if current is None or float(current) < until:
+        connection.set(CHECKINS_OPEN_UNTIL_KEY, until)
 
 
 def close_checkin(session: Session, actor: Actor, checkin: Checkin, *, now: datetime | None = None) -> None:

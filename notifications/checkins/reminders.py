@@ -12,12 +12,13 @@ import logging
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from models.campaigns import Campaign
 from models.checkins import Checkin, CheckinStatus
 from models.clock import as_utc, utcnow
 from models.db import Database
+from models.ussd import CHECKINS_OPEN_UNTIL_KEY
 from notifications.checkins.definitions import bulk_campaign, close, start_invitations
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,25 @@ def sweep_checkins(db: Database, connection: redis.Redis, now: datetime | None =
     ]
     reminded = 0
     for checkin_id in due:
-        campaign = _remind(db, checkin_id, now)
-        if campaign is not None:
+        reminder = _remind(db, checkin_id, now)
+        if reminder is not None:
             reminded += 1
-            start_invitations(connection, campaign)
+            start_invitations(connection, *reminder)
+    refresh_open_mark(db, connection, now)
     return {"checkins_closed": closed, "checkin_reminders": reminded}
 
 
-def _remind(db: Database, checkin_id: int, now: datetime) -> Campaign | None:
+def refresh_open_mark(db: Database, connection: redis.Redis, now: datetime) -> None:
+    """Set the menu's "a check-in may be open until" mark from the database: the latest closing time of an open
+    check-in, or 0. This is what restores it after Redis lost it, and lowers it once check-ins close."""
+    with db.session() as session:
+        latest = session.execute(
+            select(func.max(Checkin.closes_at)).where(Checkin.status == CheckinStatus.OPEN, Checkin.closes_at > now)
+        ).scalar()
+    connection.set(CHECKINS_OPEN_UNTIL_KEY, as_utc(latest).timestamp() if latest else 0)
+
+
+def _remind(db: Database, checkin_id: int, now: datetime) -> tuple[Checkin, Campaign] | None:
     try:
         with db.session() as session:
             checkin = session.get(Checkin, checkin_id)
@@ -78,4 +90,4 @@ def _remind(db: Database, checkin_id: int, now: datetime) -> Campaign | None:
         log.info("reminder of check-in %s already written by another sweep", checkin_id)
         return None
     log.info("reminder of check-in %s: campaign %s", checkin_id, campaign.id)
-    return campaign
+    return checkin, campaign

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from menus import UssdEngine
 from models.checkins import CheckinAnswer
-from notifications.checkins.definitions import create_checkin, send_checkin
+from notifications.checkins.definitions import create_checkin, send_checkin, start_invitations
 from notifications.sms.encoding import gsm7_length, is_gsm7
 from tests.factories import OPERATOR
 from tests.menus.conftest import Phone, register
@@ -50,7 +50,8 @@ def test_any_input_on_the_checkin_screens_gets_a_screen_that_fits(
     register(db, number, language=language)
     with db.session() as session:
         checkin = create_checkin(session, OPERATOR, definition(districts=[]), settings)
-        send_checkin(session, OPERATOR, checkin)
+        campaign = send_checkin(session, OPERATOR, checkin)
+    start_invitations(redis, checkin, campaign)
     engine = UssdEngine(settings=settings.replace(ussd_max_chars=width), database=db, redis=redis)
     phone = Phone(engine, number=number, cumulative=cumulative)
     bodies = [phone.dial(), phone.send("7")]

@@ -17,6 +17,7 @@ from models.checkins import Checkin, CheckinAnswer, CheckinInvitation, CheckinSt
 from models.clock import utcnow
 from models.messages import MessageKind, MessagePriority, OutboundMessage
 from models.people import get_or_create_contact
+from models.ussd import CHECKINS_OPEN_UNTIL_KEY
 from notifications.campaigns.fanout import run_fanout
 from notifications.checkins.answering import Outcome, next_question, open_invitation, record_answer
 from notifications.checkins.definitions import (
@@ -241,7 +242,11 @@ def test_closing_stops_answers_and_the_sweep_closes_at_the_closing_time(db, redi
     second, _ = define_and_send(db, settings)
     with db.session() as session:
         closes_at = find_checkin(session, OPERATOR, second).closes_at
+    assert float(redis.get(CHECKINS_OPEN_UNTIL_KEY) or 0) == 0  # sent without telling the menu (no commit hook)
+    sweep_checkins(db, redis, now=closes_at - timedelta(minutes=1))
+    assert float(redis.get(CHECKINS_OPEN_UNTIL_KEY)) == closes_at.timestamp()  # the sweep restores the mark
     assert sweep_checkins(db, redis, now=closes_at)["checkins_closed"] == 1
+    assert float(redis.get(CHECKINS_OPEN_UNTIL_KEY)) == 0
     with db.session() as session:
         assert find_checkin(session, OPERATOR, second).status == CheckinStatus.CLOSED
         assert open_invitation(session, other, utcnow()) is None
