@@ -435,6 +435,17 @@ def close(session: Session, checkin: Checkin, now: datetime) -> None:
     session.flush()
 
 
+def audience_size(session: Session, checkin: Checkin, now: datetime | None = None) -> tuple[int, int]:
+    """(people sending would ask, of whom with alerts off): what staff see before they send a draft."""
+    rows = session.execute(
+        audience_select(
+            [Contact.alerts_on, func.count()], Audience.from_json(checkin.audience_json), now or utcnow()
+        ).group_by(Contact.alerts_on)
+    ).all()
+    total = sum(count for _, count in rows)
+    return total, sum(count for alerts_on, count in rows if not alerts_on)
+
+
 def invitation_counts(session: Session, checkin: Checkin) -> dict[str, int]:
     """Invitations by status (every status present, zero included)."""
     rows = session.execute(

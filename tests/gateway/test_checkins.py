@@ -109,6 +109,7 @@ def test_the_console_defines_sends_shows_answers_and_downloads_csv(client, db, r
     made = client.post("/checkins/new", data={**form, "csrf_token": csrf_from(client, "/checkins")})
     assert made.status_code == 302
     detail_path = made.headers["Location"]
+    assert "Sending asks 1 person" in client.get(detail_path).get_data(as_text=True)
     sent = client.post(f"{detail_path}/send", data={"csrf_token": csrf_from(client, detail_path)})
     assert sent.status_code == 302
     for number, text in enumerate(("YES", "2")):

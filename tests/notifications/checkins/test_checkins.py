@@ -133,6 +133,11 @@ def test_sending_invites_the_audience_and_the_invitation_reaches_the_provider(
         actions = [entry.action for entry in session.execute(select(AuditLog)).scalars()]
         assert {"checkin.create", "checkin.send"} <= set(actions)
     assert run_fanout(db, redis, campaign_id) == 2
+    with db.session() as session:
+        priorities = session.execute(
+            select(OutboundMessage.priority).where(OutboundMessage.campaign_id == campaign_id)
+        ).scalars()
+        assert set(priorities) == {MessagePriority.BULK}  # quiet hours and the campaign's pause apply
     sent, _ = dispatcher.drain(MessagePriority.BULK)
     assert sent == 2
     texts = {m["phone"]: m["text"] for m in emulator.state.snapshot()["messages"]}
