@@ -149,7 +149,8 @@ def _question(number: int, values: Mapping[str, Any]) -> QuestionInput:
     text_st = _screen_text(f"{what} (Sesotho)", _scalar(values.get("text_st")), MAX_QUESTION_CHARS)
     if kind == QuestionKind.CHOICE:
         options = []
-        for index, option in enumerate(values.get("options") or [], start=1):
+        given = values.get("options")
+        for index, option in enumerate(given if isinstance(given, list) else [], start=1):
             option = option if isinstance(option, Mapping) else {}
             options.append(
                 (
@@ -183,7 +184,7 @@ def _moment(what: str, text: str, *, end_of_day: bool) -> datetime | None:
             day = date.fromisoformat(text)
             return end_of_lesotho_day(day) if end_of_day else start_of_lesotho_day(day)
         return as_utc(from_lesotho(datetime.fromisoformat(text)))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise CheckinError(f"{what} must be a date such as 2026-12-01, not {text!r}") from None
 
 
@@ -209,9 +210,12 @@ def parse_checkin_input(values: Mapping[str, Any], settings: Settings, now: date
     except CampaignError as exc:
         raise CheckinError(str(exc)) from None
     opens_at = _moment("the opening date", _scalar(values.get("opens_at")), end_of_day=False) or now
-    closes_at = _moment("the closing date", _scalar(values.get("closes_at")), end_of_day=True) or (
-        opens_at + timedelta(days=DEFAULT_OPEN_DAYS)
-    )
+    closes_at = _moment("the closing date", _scalar(values.get("closes_at")), end_of_day=True)
+    if closes_at is None:
+        try:
+            closes_at = opens_at + timedelta(days=DEFAULT_OPEN_DAYS)
+        except OverflowError:
+            raise CheckinError("the opening date is too far ahead") from None
     if closes_at <= max(opens_at, now):
         raise CheckinError("the closing date must be after the opening date and in the future")
     reminder = _whole("the reminder days", values.get("remind_after_days"))
