@@ -121,3 +121,21 @@ def test_the_console_defines_sends_shows_answers_and_downloads_csv(client, db, r
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
     # The option typed as "=Closed" cannot become a spreadsheet formula.
     assert rows[1] == ["1", "Is your business still running?", "'=Closed", "Leribe", "female", "35-44", "1"]
+
+
+def test_a_district_limited_officer_defines_for_their_districts_and_sees_no_others(client, db, settings):
+    make_staff(db, "admin@example.org", "admin")
+    make_staff(db, "berea@example.org", "officer", districts=["Berea"])
+    admin = bearer(token_for(db, "admin@example.org"))
+    officer = bearer(token_for(db, "berea@example.org"))
+    everywhere = client.post("/api/v1/checkins", json=definition(districts=[]), headers=admin).json["id"]
+    refused = client.post("/api/v1/checkins", json=definition(districts=["Maseru"]), headers=officer)
+    assert refused.status_code == 400 and "outside your districts" in refused.json["error"]
+    own = client.post("/api/v1/checkins", json=definition(districts=[]), headers=officer)
+    assert own.status_code == 201 and own.json["audience"]["districts"] == ["Berea"]  # none given: theirs
+    assert [c["id"] for c in client.get("/api/v1/checkins", headers=officer).json["checkins"]] == [own.json["id"]]
+    assert client.post(f"/api/v1/checkins/{everywhere}/close", headers=officer).status_code == 404
+    login(client, "berea@example.org")
+    assert client.get(f"/checkins/{everywhere}").status_code == 404
+    assert client.get(f"/checkins/{everywhere}/answers.csv").status_code == 404
+    assert "Six months on" in client.get("/checkins").get_data(as_text=True)
