@@ -2,8 +2,8 @@
 
 The invitation says "reply YES to answer by SMS, NO if you prefer not to". From YES on, the phone is answering by
 SMS: each reply is read as the answer to the next question and the gateway texts the question after it (or the
-thanks). A wrong answer gets the same question again with a short reason; END (QETA) stops, keeping what was
-answered. Before YES, and for phones with no open check-in, any other text is for the staff inbox, as before. A
+thanks). A wrong answer gets the same question again with a short reason (a longer text that is no answer is a
+message for staff and goes to the inbox); END (QETA) stops, keeping what was answered. Before YES, and for phones with no open check-in, any other text is for the staff inbox, as before. A
 second YES after the check-in was answered or declined is told it is done. STOP, START and HELP are read before
 any of this (`notifications.sms.inbound`), so they keep working in the middle of a check-in.
 """
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 END_WORDS = frozenset({"END", "QETA"})
 # The keyword an SMS that a check-in handled is stored with: it never waits in the staff inbox.
 CHECKIN_KEYWORD = "checkin"
+# A reply longer than this that is no answer is a message for staff ("my grant has not come"), not a wrong key:
+# it goes to the inbox, and the check-in waits for the answer.
+SHORT_ANSWER_MAX_CHARS = 12
 
 
 def _word(text: str) -> str:
@@ -113,6 +116,8 @@ def answer_by_sms(session: Session, contact: Contact, text: str, now: datetime) 
     try:
         value = parse_answer(question, text)
     except InvalidCheckinAnswer as invalid:
+        if len(word) > SHORT_ANSWER_MAX_CHARS:
+            return None
         return owe_text(session, contact, MessageKind.CHECKIN, question_sms(question, language, invalid.reason))
     outcome = record_answer(session, invitation.id, question.id, value, AnswerChannel.SMS, now)
     log.info("check-in %s: SMS answer to question %s, %s", invitation.checkin_id, question.position, outcome)

@@ -160,6 +160,7 @@ def test_answering_by_sms_one_question_a_message(db, redis, settings, limits):
     assert second.startswith("2/3: How many meals") and "from 1 to 5, or 99" in second
     _, wrong = sms(db, limits, phone, "9")
     assert wrong.startswith("Please reply with a number from 1 to 5.")
+    assert sms(db, limits, phone, "My grant has not come yet") == (None, None)  # for staff; the question waits
     # STOP keeps its priority in the middle of a check-in.
     assert sms(db, limits, phone, "STOP")[0] == "stop"
     _, third = sms(db, limits, phone, "99")
