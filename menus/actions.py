@@ -37,7 +37,8 @@ def start_session(hop: Hop) -> None:
     """First hop of a session: the caller's language (kept in the session from now on) picks the first screen.
 
     The language comes from its Redis copy, read with the session; only a number without one asks the database.
-    A known caller costs one indexed read: whether a check-in is open for them (`7` on the main menu).
+    While a check-in may be open (a mark read with the session), a known caller costs one indexed read: whether one
+    is open for them (`7` on the main menu).
     """
     language = hop.known_language
     if language is None:

@@ -1,6 +1,7 @@
 """USSD state in Redis: the session (per provider session id), the registration draft and the language (per number).
 
-Speed contract: a hop reads the three keys with ONE `MGET` and writes whatever changed in ONE round trip. Nothing
+Speed contract: a hop reads the three keys, and the global "a check-in may be open until" mark
+(`models.ussd.CHECKINS_OPEN_UNTIL_KEY`), with ONE `MGET` and writes whatever changed in ONE round trip. Nothing
 else of the menu touches Redis, so a hop costs two round trips whatever the screen.
 
 The language key is a copy of `Contact.language`, kept so that a returning caller's dial needs no database read.
