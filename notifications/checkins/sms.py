@@ -3,8 +3,9 @@
 The invitation says "reply YES to answer by SMS, NO if you prefer not to". From YES on, the phone is answering by
 SMS: each reply is read as the answer to the next question and the gateway texts the question after it (or the
 thanks). A wrong answer gets the same question again with a short reason (a longer text that is no answer is a
-message for staff and goes to the inbox); END (QETA) stops, keeping what was answered. Before YES, and for phones with no open check-in, any other text is for the staff inbox, as before. A
-second YES after the check-in was answered or declined is told it is done. STOP, START and HELP are read before
+message for staff and goes to the inbox); END (QETA) stops, keeping what was answered. Before YES, and for phones
+with no open check-in, any other text is for the staff inbox, as before. A second YES after the check-in was
+answered or declined is told it is done. STOP, START and HELP are read before
 any of this (`notifications.sms.inbound`), so they keep working in the middle of a check-in.
 """
 
