@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from rq import Queue
@@ -12,7 +13,7 @@ from rq import Queue
 from gateway.api.openapi import openapi_document
 from notifications.sms.queues import BULK_QUEUE
 from tests.factories import make_staff, register
-from tests.gateway.test_auth import audit_actions, bearer, csrf_from, login, token_for
+from tests.gateway.test_auth import audit_actions, bearer, csrf_from, login, run, token_for
 from tests.notifications.checkins.test_checkins import QUESTIONS, definition
 
 
@@ -139,3 +140,28 @@ def test_a_district_limited_officer_defines_for_their_districts_and_sees_no_othe
     assert client.get(f"/checkins/{everywhere}").status_code == 404
     assert client.get(f"/checkins/{everywhere}/answers.csv").status_code == 404
     assert "Six months on" in client.get("/checkins").get_data(as_text=True)
+
+
+def test_the_cli_defines_sends_closes_and_prints_the_answers(app, db, redis, tmp_path, limits):
+    _, phone = register(db, district="Maseru", sex="male", year_of_birth=1980)
+    path = tmp_path / "checkin.json"
+    path.write_text(json.dumps(definition()), encoding="utf-8")
+    created = run(app, "checkins", "create", str(path))
+    assert created.exit_code == 0, created.output
+    checkin_id = created.output.strip()
+    sent = run(app, "checkins", "send", checkin_id)
+    assert sent.exit_code == 0 and sent.output.startswith("people asked: 1;")
+    assert run(app, "checkins", "send", checkin_id).exit_code == 1  # only a draft can be sent
+    with app.test_client() as client:
+        for number, text in enumerate(("YES", "2", "5", "3")):
+            inbound(client, phone, text, f"cli{number}")
+    listed = run(app, "checkins", "list").output
+    assert listed.startswith(f"{checkin_id}\topen\t1/1\tSix months on")
+    answers = list(csv.reader(io.StringIO(run(app, "checkins", "answers", checkin_id).output)))
+    assert ["1", "Do you have an income now?", "no", "Maseru", "male", "45-54", "1"] in answers
+    assert run(app, "checkins", "close", checkin_id).output == "closed\n"
+    assert [a for a, actor in audit_actions(db) if a.startswith("checkin.")] == [
+        "checkin.create",
+        "checkin.send",
+        "checkin.close",
+    ]
