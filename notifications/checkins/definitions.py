@@ -60,6 +60,7 @@ from notifications.campaigns.lifecycle import (
     move_campaign,
     send_campaign,
 )
+from notifications.casework.privacy import ERASED_PHONE_PREFIX
 from notifications.sms.encoding import non_gsm_characters
 from notifications.sms.texts import sms_catalogue
 
@@ -69,6 +70,8 @@ AUDIT_OBJECT = "checkin"
 # The least role that may define, send or close a check-in.
 CHECKIN_ROLE = Role.OFFICER
 AUDIENCE_FIELDS = (*AUDIENCE_LIST_FIELDS, *AUDIENCE_AGE_FIELDS, *AUDIENCE_DATE_FIELDS)
+# People whose data was erased keep their figures but are never asked anything again.
+NOT_ERASED = ~Contact.phone.startswith(ERASED_PHONE_PREFIX)
 # How long a check-in stays open when staff give no closing date.
 DEFAULT_OPEN_DAYS = 14
 # Campaign statuses in which an invitation or reminder may still be withdrawn when the check-in closes.
@@ -378,6 +381,7 @@ def send_checkin(session: Session, actor: Actor, checkin: Checkin, *, now: datet
         Audience.from_json(checkin.audience_json),
         now,
     )
+    people = people.where(NOT_ERASED)
     columns = ["checkin_id", "beneficiary_id", "contact_id", "status", "invited_at"]
     invited = len(
         session.execute(insert(CheckinInvitation).from_select(columns, people).returning(CheckinInvitation.id)).all()

@@ -19,6 +19,7 @@ from models.messages import MessageKind, MessagePriority, OutboundMessage
 from models.people import get_or_create_contact
 from models.ussd import CHECKINS_OPEN_UNTIL_KEY
 from notifications.campaigns.fanout import run_fanout
+from notifications.casework.privacy import erase_person
 from notifications.checkins.answering import Outcome, next_question, open_invitation, record_answer
 from notifications.checkins.definitions import (
     CheckinError,
@@ -146,6 +147,16 @@ def test_sending_invites_the_audience_and_the_invitation_reaches_the_provider(
     assert "araba E" in texts[sesotho] and "Likhoeli tse tseletseng" in texts[sesotho]
     with db.session() as session, pytest.raises(CheckinError, match="only a draft"):
         send_checkin(session, OPERATOR, find_checkin(session, OPERATOR, checkin_id))
+
+
+def test_people_whose_data_was_erased_are_not_asked(db, redis, settings):
+    reference, _ = register(db, district="Maseru")
+    register(db, district="Maseru")
+    with db.session() as session:
+        erase_person(session, redis, OPERATOR, reference, "asked in person")
+    checkin_id, _ = define_and_send(db, settings)
+    with db.session() as session:
+        assert invitation_counts(session, find_checkin(session, OPERATOR, checkin_id))["invited"] == 1
 
 
 def test_answering_by_sms_one_question_a_message(db, redis, settings, limits):
