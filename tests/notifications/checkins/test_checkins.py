@@ -19,7 +19,7 @@ from models.messages import MessageKind, MessagePriority, OutboundMessage
 from models.people import get_or_create_contact
 from models.ussd import CHECKINS_OPEN_UNTIL_KEY
 from notifications.campaigns.fanout import run_fanout
-from notifications.casework.privacy import erase_person
+from notifications.casework.privacy import erase_person, export_person
 from notifications.checkins.answering import Outcome, next_question, open_invitation, record_answer
 from notifications.checkins.definitions import (
     CheckinError,
@@ -157,6 +157,20 @@ def test_people_whose_data_was_erased_are_not_asked(db, redis, settings):
     checkin_id, _ = define_and_send(db, settings)
     with db.session() as session:
         assert invitation_counts(session, find_checkin(session, OPERATOR, checkin_id))["invited"] == 1
+
+
+def test_a_persons_export_holds_their_checkin_answers(db, settings, limits):
+    reference, phone = register(db, district="Maseru")
+    define_and_send(db, settings)
+    for text in ("YES", "1", "99"):
+        sms(db, limits, phone, text)
+    with db.session() as session:
+        (checkin,) = export_person(session, OPERATOR, reference)["checkins"]
+    assert checkin["title"] == "Six months on" and checkin["status"] == "answering"
+    assert [(a["question"], a["answer"], a["channel"]) for a in checkin["answers"]] == [
+        ("Do you have an income now?", "yes", "sms"),
+        ("How many meals did your household eat yesterday?", "prefer not to answer", "sms"),
+    ]
 
 
 def test_answering_by_sms_one_question_a_message(db, redis, settings, limits):
