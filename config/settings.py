@@ -248,6 +248,7 @@ class Settings:
     covid_tips_sms_per_day: int = 1  # COVID-19 tips SMS one number can ask for in 24 hours (USSD)
     keyword_replies_per_hour: int = 3  # answers to HELP/STOP/START (and Sesotho) one number gets in an hour
     open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
+    checkin_reminder_days: int = 3  # days after a check-in is sent when its one reminder goes (0: none); per check-in
     grant_max_amount: Decimal = Decimal("10000")  # largest grant in maloti; a larger amount is refused
     grant_four_eyes: bool = True  # who approved a grant's amount cannot schedule its payment; unset: production only
     sms_routes: tuple[tuple[str, str], ...] = ((ANY_NUMBER, AFRICASTALKING_ROUTE),)  # network/prefix/* → route
@@ -305,6 +306,7 @@ _PARSERS = {
     "covid_tips_sms_per_day": _int,
     "keyword_replies_per_hour": _int,
     "open_callbacks_per_number": _int,
+    "checkin_reminder_days": _int,
     "grant_max_amount": _amount,
     "grant_four_eyes": _bool,
     "sms_routes": _sms_routes,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from config.metrics import CHANNEL_USSD, REGISTRATIONS
+from menus.checkin import find_open_checkin
 from menus.hop import Hop
 from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
 from models.actors import Actor
@@ -45,6 +46,8 @@ def start_session(hop: Hop) -> None:
     """First hop of a session: the caller's language (kept in the session from now on) picks the first screen.
 
     The language comes from its Redis copy, read with the session; only a number without one asks the database.
+    While a check-in may be open (a mark read with the session), a known caller costs one indexed read: whether one
+    is open for them (`7` on the main menu).
     """
     language = hop.known_language
     if language is None:
@@ -56,6 +59,7 @@ def start_session(hop: Hop) -> None:
         return
     hop.remember_language = True
     hop.reset("main")
+    find_open_checkin(hop)
     _offer_unfinished_registration(hop)
 
 

@@ -98,6 +98,7 @@ class UssdEngine:
                 return UssdResponse.from_body(state.last_body)
             hop = Hop(self.menu, request, state or SessionState(), draft)
             hop.known_language = loaded.language
+            hop.checkins_open_until = loaded.checkins_open_until
             if state is None or not state.stack:
                 USSD_SESSIONS_STARTED.inc()
                 actions.start_session(hop)

@@ -109,6 +109,7 @@ class Hop:
         self.end_params: dict[str, Any] = {}
         self.known_language: str | None = None  # the Redis copy of the caller's language, read with the session
         self.remember_language = False  # refresh that copy when the hop is saved
+        self.checkins_open_until = 0.0  # Unix seconds until which a check-in may be open, read with the session
 
     @property
     def settings(self) -> Settings:

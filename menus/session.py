@@ -1,6 +1,7 @@
 """USSD state in Redis: the session (per provider session id), the registration draft and the language (per number).
 
-Speed contract: a hop reads the three keys with ONE `MGET` and writes whatever changed in ONE round trip. Nothing
+Speed contract: a hop reads the three keys, and the global "a check-in may be open until" mark
+(`models.ussd.CHECKINS_OPEN_UNTIL_KEY`), with ONE `MGET` and writes whatever changed in ONE round trip. Nothing
 else of the menu touches Redis, so a hop costs two round trips whatever the screen.
 
 The language key is a copy of `Contact.language`, kept so that a returning caller's dial needs no database read.
@@ -21,7 +22,7 @@ import redis
 
 from config.redis import round_trip
 from models.people import Language
-from models.ussd import draft_key, language_key, session_key
+from models.ussd import CHECKINS_OPEN_UNTIL_KEY, draft_key, language_key, session_key
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class SessionState:
     last_body: str = ""
     ended: bool = False
     tips_sent: bool = False  # the COVID-19 tips SMS is owed at most once per session
+    checkin: int | None = None  # the caller's open check-in invitation, looked up when the session starts (menu 7)
 
     def to_json(self) -> str:
         """The Redis value; the same JSON `dataclasses.asdict` gave, so sessions survive a deploy of this change."""
@@ -81,6 +83,7 @@ class SessionState:
                 "last_body": self.last_body,
                 "ended": self.ended,
                 "tips_sent": self.tips_sent,
+                "checkin": self.checkin,
             }
         )
 
@@ -129,6 +132,7 @@ class Loaded:
     state: SessionState | None
     draft: Draft
     language: str | None
+    checkins_open_until: float = 0.0  # Unix seconds; 0: no check-in open anywhere (menus.checkin)
 
 
 class SessionStore:
@@ -140,10 +144,13 @@ class SessionStore:
         self.draft_ttl_seconds = draft_ttl_seconds
 
     def load(self, session_id: str, phone: str) -> Loaded:
-        ((raw_state, raw_draft, raw_language),) = round_trip(
-            self.client, ("MGET", session_key(session_id), draft_key(phone), language_key(phone))
+        ((raw_state, raw_draft, raw_language, raw_open_until),) = round_trip(
+            self.client,
+            ("MGET", session_key(session_id), draft_key(phone), language_key(phone), CHECKINS_OPEN_UNTIL_KEY),
         )
-        return Loaded(_read_state(raw_state), _read_draft(raw_draft), _read_language(raw_language))
+        return Loaded(
+            _read_state(raw_state), _read_draft(raw_draft), _read_language(raw_language), _read_seconds(raw_open_until)
+        )
 
     def save(
         self, session_id: str, phone: str, state: SessionState, draft: Draft, *, remember_language: bool = False
@@ -176,6 +183,13 @@ def _read_draft(raw: bytes | None) -> Draft:
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("unreadable registration draft, starting afresh: %s", exc)
         return Draft()
+
+
+def _read_seconds(raw: bytes | None) -> float:
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _read_language(raw: bytes | None) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from menus import actions
+from menus import actions, checkin
 from menus.hop import Hop, Screen
 from menus.registration import (
     CONSENT,
@@ -49,6 +49,7 @@ END_TEXTS = frozenset(
         "contact.erasure_already_open",
         "contact.erasure_not_registered",
     }
+    | checkin.END_TEXTS
 )
 
 
@@ -122,7 +123,7 @@ class MainScreen(MenuScreen):
     title = "main.title"
 
     def options(self, hop, frame):
-        return [
+        options = [
             Option("main.register", actions.start_registration),
             Option("main.status", actions.show_status),
             Option("main.covid", _push("covid")),
@@ -130,6 +131,9 @@ class MainScreen(MenuScreen):
             Option("main.language", _push("language")),
             Option("main.contact", _push("contact")),
         ]
+        if hop.state.checkin:  # only while a check-in is open for this caller (menus/checkin.py)
+            options.append(Option("main.checkin", checkin.start_checkin))
+        return options
 
 
 class ResumeScreen(MenuScreen):
@@ -368,4 +372,5 @@ SCREENS: dict[str, Screen] = {
     "callback_topic": CallbackTopicScreen(),
     "feedback": FeedbackScreen(),
     "erasure": ErasureScreen(),
+    **checkin.SCREENS,
 }

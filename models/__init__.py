@@ -4,6 +4,7 @@ from models import reports  # noqa: F401  (declares the indexes the reports read
 from models.audit import AuditLog
 from models.base import Base
 from models.campaigns import Audience, Campaign, CampaignStatus, CovidSeries
+from models.checkins import Checkin, CheckinAnswer, CheckinInvitation, CheckinQuestion
 from models.db import Database
 from models.grants import Grant, GrantError, GrantEvent, GrantStatus, IllegalTransitionError, PaymentChannel
 from models.held import HeldRegistration
@@ -24,6 +25,10 @@ __all__ = [
     "CallbackRequest",
     "Campaign",
     "CampaignStatus",
+    "Checkin",
+    "CheckinAnswer",
+    "CheckinInvitation",
+    "CheckinQuestion",
     "Contact",
     "CovidSeries",
     "Database",

@@ -36,6 +36,7 @@ CAMPAIGN_TRANSITIONS = {
 class CampaignKind(StrEnum):
     CAMPAIGN = "campaign"  # written by staff
     COVID_SERIES = "covid_series"  # one message of the recurring COVID-19 series
+    CHECKIN = "checkin"  # the invitation or the reminder of a follow-up check-in (models.checkins)
 
 
 @dataclass
@@ -55,6 +56,10 @@ class Audience:
     registered_from: date | None = None
     registered_to: date | None = None  # inclusive
     registered_only: bool = True
+    # A check-in's invitation or reminder: only the people it invited (and, for the reminder, only those who have
+    # neither answered nor declined), whatever else the audience says.
+    checkin_id: int | None = None
+    checkin_pending_only: bool = False
 
     def to_json(self) -> str:
         values = asdict(self)

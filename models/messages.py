@@ -98,6 +98,7 @@ class MessageKind(StrEnum):
     NUMBER_MOVED = "number_moved"  # a registration moved to a new number: to the old and the new one
     STAFF = "staff"
     CAMPAIGN = "campaign"
+    CHECKIN = "checkin"  # a check-in question, or its thanks, to someone answering by SMS
 
 
 class OutboundMessage(TimestampMixin, Base):

@@ -119,6 +119,12 @@ def _age_band() -> ColumnElement[str]:
     return case(*whens, else_=AGE_BANDS[-1][0])
 
 
+def age_band_at_registration() -> ColumnElement[str]:
+    """The donor's age band at registration, as an SQL expression over `beneficiaries`, for reports kept elsewhere
+    (check-in answers): one definition of the bands and of the age they are taken at."""
+    return _age_band()
+
+
 # A Lesotho midnight: PostgreSQL cuts timestamps into days from it (date_bin is arithmetic, far cheaper per row
 # than converting every timestamp to a time zone).
 DAY_ORIGIN = datetime(2000, 1, 3, tzinfo=LESOTHO)

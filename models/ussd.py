@@ -18,6 +18,9 @@ from models.clock import utcnow
 SESSION_KEY_PREFIX = "ussd:session:"
 DRAFT_KEY_PREFIX = "ussd:draft:"
 LANGUAGE_KEY_PREFIX = "ussd:language:"
+# Until when (Unix seconds) some check-in may be open: read with every session's first hop, so that a dial asks the
+# database for the caller's check-in only while one can be open (notifications.checkins writes it).
+CHECKINS_OPEN_UNTIL_KEY = "ussd:checkins_open_until"
 
 
 def session_key(session_id: str) -> str:

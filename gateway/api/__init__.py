@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from werkzeug.exceptions import HTTPException
 
-from gateway.api import beneficiaries, campaigns, me, openapi
+from gateway.api import beneficiaries, campaigns, checkins, me, openapi
 from gateway.api.errors import API_PREFIX, UNROUTED_ERRORS, api_http_error, unrouted_error
 
 API_BLUEPRINT = "api"
 # The API's areas: each module holds its routes on its own `bp`, and describes them in its `OPENAPI_PATHS`.
-AREAS = (me, beneficiaries, campaigns, openapi)
+AREAS = (me, beneficiaries, campaigns, checkins, openapi)
 
 
 def init_app(app: Flask) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.cli.campaigns import campaigns_group
+from gateway.cli.checkins import checkins_group
 from gateway.cli.data import data_group
 from gateway.cli.db import db_group
 from gateway.cli.dev import dev_command, seed_demo_command, ussd_sim_command
@@ -22,6 +23,7 @@ COMMANDS = (
     worker_command,
     staff_group,
     campaigns_group,
+    checkins_group,
     dev_command,
     ussd_sim_command,
     seed_demo_command,

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from config import Settings
 from models.campaigns import CAMPAIGN_TRANSITIONS, Audience, Campaign, CampaignKind, CampaignStatus
+from models.checkins import PENDING_INVITATION_STATUSES, CheckinInvitation
 from models.clock import as_utc, end_of_lesotho_day, lesotho_time, start_of_lesotho_day, utcnow
 from models.grants import Grant, GrantStatus
 from models.messages import (
@@ -147,8 +148,11 @@ def _language() -> ColumnElement:
     return func.coalesce(Contact.language, Language.ENGLISH.value)
 
 
-def _audience_select(columns: list, audience: Audience, now: datetime, campaign: Campaign | None = None):
-    """SELECT `columns` over contacts (joined to beneficiaries and grants) matching `audience`."""
+def audience_select(columns: list, audience: Audience, now: datetime, campaign: Campaign | None = None):
+    """SELECT `columns` over contacts (joined to beneficiaries and grants) matching `audience`.
+
+    Check-ins choose their people with it too (`notifications.checkins.definitions`), so that "an audience" means
+    the same whether it receives a campaign or a check-in."""
     query = select(*columns).select_from(Contact)
     if audience.registered_only:
         query = query.join(Beneficiary, Beneficiary.contact_id == Contact.id).join(
@@ -175,6 +179,13 @@ def _audience_select(columns: list, audience: Audience, now: datetime, campaign:
         conditions.append(Beneficiary.created_at >= start_of_lesotho_day(audience.registered_from))
     if audience.registered_to:
         conditions.append(Beneficiary.created_at < end_of_lesotho_day(audience.registered_to))
+    if audience.checkin_id is not None:
+        invited = select(1).where(
+            CheckinInvitation.checkin_id == audience.checkin_id, CheckinInvitation.beneficiary_id == Beneficiary.id
+        )
+        if audience.checkin_pending_only:
+            invited = invited.where(CheckinInvitation.status.in_(PENDING_INVITATION_STATUSES))
+        conditions.append(exists(invited))
     if campaign is not None and campaign.series_message_key:
         # The COVID series: each message at most once per person, across every run of the series.
         earlier = aliased(Campaign)
@@ -229,7 +240,7 @@ def preview_campaign(session: Session, campaign: Campaign, settings: Settings, n
     audience = campaign.audience
     language = _language()
     counts = session.execute(
-        _audience_select([language, Contact.alerts_on, func.count()], audience, now, campaign).group_by(
+        audience_select([language, Contact.alerts_on, func.count()], audience, now, campaign).group_by(
             language, Contact.alerts_on
         )
     ).all()
@@ -244,7 +255,7 @@ def preview_campaign(session: Session, campaign: Campaign, settings: Settings, n
     if audience.registered_only:
         longest = (
             session.execute(
-                _audience_select([func.max(func.length(Beneficiary.full_name))], audience, now, campaign)
+                audience_select([func.max(func.length(Beneficiary.full_name))], audience, now, campaign)
             ).scalar()
             or 0
         )
@@ -253,7 +264,7 @@ def preview_campaign(session: Session, campaign: Campaign, settings: Settings, n
     samples = []
     if audience.registered_only:
         rows = session.execute(
-            _audience_select(
+            audience_select(
                 [language, Contact.phone, _first_name(session), Beneficiary.reference, Beneficiary.district],
                 audience,
                 now,
@@ -382,7 +393,7 @@ def fanout_chunk(
     audience = campaign.audience
     in_chunk = and_(Contact.id > low, Contact.id <= high)
     excluded = session.execute(
-        _audience_select([func.count()], audience, now, campaign).where(in_chunk, Contact.alerts_on.is_(False))
+        audience_select([func.count()], audience, now, campaign).where(in_chunk, Contact.alerts_on.is_(False))
     ).scalar_one()
     language = _language()
     longest = longest_name
@@ -394,7 +405,7 @@ def fanout_chunk(
         (language == Language.SESOTHO.value, literal(worst_case_parts(campaign.text_st, longest))),
         else_=literal(worst_case_parts(campaign.text_en, longest)),
     )
-    rows = _audience_select(
+    rows = audience_select(
         [
             Contact.phone,
             Contact.id,
@@ -466,7 +477,7 @@ def fanout_bounds(session: Session, campaign: Campaign, now: datetime | None = N
     if campaign.audience.registered_only:
         longest = (
             session.execute(
-                _audience_select([func.max(func.length(Beneficiary.full_name))], campaign.audience, now or utcnow())
+                audience_select([func.max(func.length(Beneficiary.full_name))], campaign.audience, now or utcnow())
             ).scalar()
             or 0
         )

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from models.actors import Actor
 from models.audit import AuditLog
 from models.base import utcnow
+from models.checkins import Checkin, CheckinAnswer, CheckinInvitation, CheckinQuestion
 from models.corrections import ERASED, PERSONAL_ACTIONS, erased_details
 from models.grants import Grant, GrantEvent
 from models.held import HeldRegistration
@@ -36,9 +37,10 @@ from models.reports import AGE_BANDS, LESOTHO
 from models.requests import CallbackRequest, Feedback
 from models.staff import Role
 from models.ussd import UssdSessionRecord, draft_key, language_key, session_key
+from notifications.checkins.report import answer_label
 
 # The format name and version written into every export; a change of shape gets a new version.
-EXPORT_FORMAT = "returnee-gateway/person-export/2"
+EXPORT_FORMAT = "returnee-gateway/person-export/2"  # 2: consent_channel, unsent_notices, checkins
 # The phone of an erased contact: no E.164 number looks like it, so no caller can ever match it again.
 ERASED_PHONE_PREFIX = "erased-"
 # Registration time of day an erasure keeps: noon in Lesotho, so that the day (and its UTC year) stays the same.
@@ -176,6 +178,7 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
             ("created_at", "kind", "language", "body", "reason"),
         ),
     }
+    document["checkins"] = _checkins(session, beneficiary)
     if grant is not None:
         events = select(GrantEvent).where(GrantEvent.grant_id == grant.id).order_by(GrantEvent.id)
         document["grant"] = {
@@ -188,6 +191,42 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
         }
     actor.audit(session, "data.export", "beneficiary", beneficiary.reference)
     return document
+
+
+def _checkins(session: Session, beneficiary: Beneficiary) -> list[dict[str, Any]]:
+    """Each check-in the person was asked to, with what they answered (as staff read the answers)."""
+    invitations = session.execute(
+        select(CheckinInvitation, Checkin)
+        .join(Checkin, Checkin.id == CheckinInvitation.checkin_id)
+        .where(CheckinInvitation.beneficiary_id == beneficiary.id)
+        .order_by(CheckinInvitation.id)
+    ).all()
+    shown = []
+    for invitation, checkin in invitations:
+        answers = session.execute(
+            select(CheckinAnswer, CheckinQuestion)
+            .join(CheckinQuestion, CheckinQuestion.id == CheckinAnswer.question_id)
+            .where(CheckinAnswer.invitation_id == invitation.id)
+            .order_by(CheckinQuestion.position)
+        ).all()
+        shown.append(
+            {
+                "title": checkin.title_en,
+                "status": invitation.status,
+                "invited_at": _json(invitation.invited_at),
+                "finished_at": _json(invitation.finished_at),
+                "answers": [
+                    {
+                        "question": question.text_en,
+                        "answer": answer_label(question, answer.value),
+                        "channel": answer.channel,
+                        "answered_at": _json(answer.answered_at),
+                    }
+                    for answer, question in answers
+                ],
+            }
+        )
+    return shown
 
 
 # --- erasure -------------------------------------------------------------------------------------------------------

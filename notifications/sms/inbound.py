@@ -1,4 +1,5 @@
-"""Incoming SMS: keywords act at once and answer in the sender's language; anything else waits for staff."""
+"""Incoming SMS: keywords act at once and answer in the sender's language; answers to an open check-in go to it
+(`notifications.checkins.sms`); anything else waits for staff."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from models.messages import InboundMessage, MessageKind, OutboundMessage
 from models.people import Language, find_contact, get_or_create_contact
 from models.phone import mask_phone
 from models.requests import ErasureChannel, ask_for_erasure
+from notifications.checkins.sms import CHECKIN_KEYWORD, answer_by_sms
 from notifications.sms.number_limits import KEYWORD_REPLY, NumberLimits
 from notifications.sms.outbox import owe_message
 
@@ -84,6 +86,12 @@ def receive_sms(
     except IntegrityError:  # the same id arrived twice at once
         return None, None
     if keyword is None:
+        # An answer to a check-in (or the YES that starts one) is the gateway's to act on, before the staff inbox.
+        reply = answer_by_sms(session, contact, text, utcnow()) if contact is not None else None
+        if reply is not None:
+            inbound.keyword, inbound.handled_at, reply.route = CHECKIN_KEYWORD, utcnow(), route
+            log.info("inbound SMS %s from %s: check-in answer", provider_id, mask_phone(phone))
+            return inbound, reply
         log.info("inbound SMS %s from %s stored for staff", provider_id, mask_phone(phone))
         return inbound, None
     action, keyword_language = keyword

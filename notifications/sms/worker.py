@@ -14,6 +14,7 @@ from config import Settings
 from config.redis import connect, warn_if_evicting
 from notifications.campaigns.fanout import sweep_campaigns
 from notifications.casework.retention import retention_pass
+from notifications.checkins.reminders import sweep_checkins
 from notifications.sms.metrics_server import METRICS_PATH, metrics_page
 from notifications.sms.queues import queues
 from notifications.sms.runtime import Runtime, set_runtime
@@ -26,17 +27,18 @@ RESTART_SECONDS = 1.0
 
 
 def sweep(runtime: Runtime) -> dict[str, int]:
-    """Settle messages whose worker died mid-call, move campaigns along, enqueue drain jobs for anything due,
-    and forget what is past its retention period.
+    """Settle messages whose worker died mid-call, close check-ins and write their reminders, move campaigns along,
+    enqueue drain jobs for anything due, and forget what is past its retention period.
 
     Run at start-up and periodically: this is also what ends quiet hours and starts scheduled campaigns. It lives
     here, beside the thread that runs it, because it joins the SMS transport and the campaigns, which know nothing
     of each other's sweeps.
     """
     settled = runtime.dispatcher.settle_stuck()
+    checkins = sweep_checkins(runtime.db, runtime.redis)
     campaigns = sweep_campaigns(runtime.db, runtime.redis)
     kicked = runtime.dispatcher.kick_due()
-    return {"settled": settled, "kicked": kicked, **campaigns, **retention_pass(runtime)}
+    return {"settled": settled, "kicked": kicked, **checkins, **campaigns, **retention_pass(runtime)}
 
 
 class Sweeper(threading.Thread):

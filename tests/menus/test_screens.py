@@ -14,11 +14,21 @@ import pytest
 from config import load_settings
 from menus import UssdEngine
 from menus.actions import DISPLAY_NAME_MAX_CHARS
+from menus.checkin import NAME_MAX_CHARS as CHECKIN_NAME_MAX_CHARS
 from menus.hop import CONTINUE_PREFIX, END_PREFIX, Hop, UssdRequest
 from menus.registration import QUESTIONS
 from menus.session import Draft, Frame, SessionState
 from menus.texts import MENU_TEXTS_DIR, menu_catalogue
 from menus.tree import CALLBACK_TOPICS, COVID_TOPICS, END_TEXTS, SCREENS
+from models.checkins import (
+    MAX_OPTION_CHARS,
+    MAX_OPTIONS,
+    MAX_QUESTION_CHARS,
+    MAX_TITLE_CHARS,
+    NUMBER_HIGHEST,
+    NUMBER_LOWEST,
+    QuestionKind,
+)
 from models.grants import GrantStatus, PaymentChannel
 from models.people import DISTRICTS, Language
 from notifications.sms.encoding import gsm7_length, is_gsm7, non_gsm_characters
@@ -69,10 +79,35 @@ SAMPLES: dict[str, list[dict]] = {
     "callback_topic": [{}],
     "feedback": [{}],
     "erasure": [{}],
+    # A check-in: the longest title, name and question texts staff may write, every kind of question.
+    "checkin_intro": [
+        {"invitation": 1, "first_name": "W" * CHECKIN_NAME_MAX_CHARS, "title": "T" * MAX_TITLE_CHARS, "count": 8}
+    ],
+    "checkin_question": [
+        {
+            "invitation": 1,
+            "question": 1,
+            "number": 8,
+            "count": 8,
+            "kind": kind,
+            "text": "Q" * MAX_QUESTION_CHARS,
+            "labels": ["O" * MAX_OPTION_CHARS] * (MAX_OPTIONS if kind == QuestionKind.CHOICE else 0),
+            "low": NUMBER_LOWEST if kind == QuestionKind.NUMBER else None,
+            "high": NUMBER_HIGHEST if kind == QuestionKind.NUMBER else None,
+        }
+        for kind in QuestionKind
+    ],
 }
 # Every reason a screen can show above itself, with the widest parameters.
 REASONS = [(None, {})] + [
-    (key, {"first": 1926, "last": 2026} if key.startswith("error.year_") else {})
+    (
+        key,
+        {"first": 1926, "last": 2026}
+        if key.startswith("error.year_")
+        else {"low": NUMBER_LOWEST, "high": NUMBER_HIGHEST}
+        if key == "error.checkin_number"
+        else {},
+    )
     for key in sorted(menu_catalogue().texts["en"])
     if key.startswith("error.")
 ]
@@ -133,6 +168,7 @@ def _squeeze_lines(engine: UssdEngine, frame: Frame, language: str, answers: dic
 def test_every_end_text_fits_one_screen(language, width):
     engine = preview_engine(width)
     widest = {"first_name": "W" * DISPLAY_NAME_MAX_CHARS, "reference": "12345678"}
+    assert {"checkin.done", "checkin.declined", "checkin.already_done", "checkin.closed"} <= END_TEXTS
     for key in END_TEXTS:
         body = END_PREFIX + engine.text(key, language, **widest)
         assert gsm7_length(body) <= width, (key, body)
@@ -175,6 +211,7 @@ def test_sesotho_is_a_real_translation_awaiting_review():
         "language.st",
         "payment_channel.mpesa",
         "payment_channel.ecocash",
+        "checkin.question",  # only placeholders: "{number}/{count}: {question}"
     }
     header = (MENU_TEXTS_DIR / "st.toml").read_text(encoding="utf-8").split("\n[", 1)[0]
     assert "native speaker" in header.lower()

@@ -17,6 +17,15 @@ WORST_CASE = {
     "amount": "M99,999.00",
     "channel": "chelete ea letsoho",
     "reason": "the household already receives support from another programme",
+    # A check-in: the longest title and question staff may write (models.checkins).
+    "title": "T" * 60,
+    "count": 8,
+    "closes": "2026-12-31",
+    "number": 8,
+    "question": "Q" * 100,
+    "low": 1,
+    "high": 97,
+    "skip": "99",
 }
 # Parts each text costs at worst, in English and Sesotho: a change that adds a part changes the programme's bill.
 EXPECTED_PARTS = {
@@ -37,6 +46,26 @@ EXPECTED_PARTS = {
     "number_moved.old": (1, 1),
     "number_moved.new": (1, 1),
     **{f"covid_series.m{n:02d}": (1, 1) for n in range(1, 9)},
+    # A check-in's invitation and reminder go to the whole audience: two parts each at the longest title.
+    "checkin.invitation": (2, 2),
+    "checkin.reminder": (2, 2),
+    **{
+        f"checkin.{key}": (1, 1)
+        for key in (
+            "question",
+            "number_hint",
+            "yes",
+            "no",
+            "prefer_not",
+            "stop_hint",
+            "invalid_choice",
+            "invalid_number",
+            "done",
+            "declined",
+            "already_done",
+            "closed",
+        )
+    },
 }
 
 
