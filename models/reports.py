@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -377,6 +378,8 @@ TOTAL_AMOUNT_DIGITS = 18
 # The single row of `dashboard_refresh`, and its time before the first recount.
 REFRESH_ROW_ID = 1
 NEVER_REFRESHED = datetime(2000, 1, 1, tzinfo=UTC)
+# Milliseconds one statement of a recount may run (a web request's statements get models.db.STATEMENT_TIMEOUT_MS).
+RECOUNT_STATEMENT_TIMEOUT_MS = 120_000
 
 
 class DashboardCount(Base):
@@ -422,6 +425,8 @@ def refresh_dashboard_counts(session: Session, *, max_age: float = 0, now: datet
     """
     now = now or utcnow()
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":  # grouping millions of messages may take longer than a web request's statements
+        session.execute(text(f"SET LOCAL statement_timeout = {RECOUNT_STATEMENT_TIMEOUT_MS}"))
     refresh = DashboardRefresh.__table__
     session.execute(
         insert_on_conflict(dialect, refresh)
