@@ -250,12 +250,14 @@ def seed_demo(
     while added < count:
         size = min(CHUNK, count - added)
         contacts, beneficiaries, grants, events = [], [], [], []
-        for _ in range(size):
+        for person in range(added, added + size):
             phone = _unique(rng, taken_phones, lambda: f"+266{rng.choice('56')}{rng.randrange(10**7):07d}")
             reference = _unique(rng, taken_refs, lambda: _reference(rng))
             female = rng.random() < 0.5
             first = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
-            created = end - timedelta(seconds=rng.randrange(span_seconds))
+            # Registrations spread over the span in id order, as the gateway hands out ids: the list's and the
+            # date filter's plans depend on it.
+            created = end - timedelta(seconds=span_seconds * (1 - (person + rng.random()) / count))
             national_id = digest = None
             if rng.random() < NATIONAL_ID_SHARE:
                 while national_id is None or digest in taken_hashes:

@@ -69,6 +69,10 @@ NOT_REGISTERED = "not registered"
 # the last twelve months reads a range of the second.
 Index("ix_beneficiaries_district_sex_created_at", Beneficiary.district, Beneficiary.sex, Beneficiary.created_at)
 Index("ix_beneficiaries_created_at", Beneficiary.created_at)
+# The beneficiary list filtered by registration dates (models/search.py) pages newest first along this index and
+# stops at a page full; walking the id index instead would read every later registration first (at a million
+# people, a month 90 days back lies 250,000 rows down: 120-240 ms a page).
+Index("ix_beneficiaries_created_at_id", Beneficiary.created_at, Beneficiary.id)
 
 # How many periods the dashboard's registrations chart shows.
 DASHBOARD_PERIODS = 12

@@ -1,4 +1,4 @@
-"""dashboard counts, recounted each minute (models/reports.py)
+"""dashboard counts, recounted each minute (models/reports.py); registration-time index for the dated list
 
 Revision ID: 2b7c03a6bc7d
 Revises: 7a3f5e2d9c41
@@ -6,6 +6,8 @@ Create Date: 2026-11-29 14:00:00.000000
 
 The dashboard reads `dashboard_counts` (a few thousand grouped cells) instead of grouping every beneficiary and
 message on each view; `dashboard_refresh` holds when they were recounted and is the lock of a recount.
+`ix_beneficiaries_created_at_id` lets the beneficiary list filtered by registration dates page along registration
+time (models/search.py).
 """
 
 from collections.abc import Sequence
@@ -20,6 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("beneficiaries", schema=None) as batch_op:
+        batch_op.create_index("ix_beneficiaries_created_at_id", ["created_at", "id"], unique=False)
     op.create_table(
         "dashboard_counts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -47,3 +51,5 @@ def downgrade() -> None:
     with op.batch_alter_table("dashboard_counts", schema=None) as batch_op:
         batch_op.drop_index("ix_dashboard_counts_figure_district")
     op.drop_table("dashboard_counts")
+    with op.batch_alter_table("beneficiaries", schema=None) as batch_op:
+        batch_op.drop_index("ix_beneficiaries_created_at_id")
