@@ -1,8 +1,9 @@
 """The figures the programme owes its donor and the Government.
 
 Every indicator is one GROUP BY query over the whole table, whatever the number of beneficiaries, so that the
-dashboard and the reports stay fast at 100,000 rows and more; the folding into tables and charts happens here, in
-Python, over at most a few hundred grouped rows. Nothing here returns personal data: only counts and sums.
+reports stay fast at 100,000 rows and more (the dashboard reads the same groupings kept as counts, recounted each
+minute: see "the dashboard" below); the folding into tables and charts happens here, in Python, over at most a few
+hundred grouped rows. Nothing here returns personal data: only counts and sums.
 
 Ages are ages at registration (year of registration minus year of birth), so that a report for a past period
 gives the same figures whenever it is run. Days, weeks and months are Lesotho days (Africa/Maseru, UTC+2).
@@ -361,7 +362,8 @@ def _fold_into_periods(
 # each of them would be one more write per message on the hottest rows of the database (a counter row per district
 # and status, locked by every worker and delivery report), and a missed code path would drift for ever, where a
 # recount heals itself within a minute. The price: figures up to a minute old (the page says as of when), and one
-# recount a minute, grouped like the reports (about a second at a million people; see docs/performance.md).
+# recount a minute in the worker, grouped like the reports (1.3 s at 100,000 people and 4.5-8 s at a million on a
+# busy 2-core machine; see docs/performance.md).
 #
 # The worker's sweep recounts when the counts are older than DASHBOARD_REFRESH_SECONDS; a dashboard that finds them
 # older than DASHBOARD_STALE_SECONDS (no worker running: development, tests, an outage) recounts them itself. A
