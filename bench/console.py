@@ -195,7 +195,9 @@ def probe_for(kind: str, role: str, samples: Samples, rng: random.Random, today:
         case "list_deep":
             return Probe(role, kind, _list({"after": rng.choice(samples.deep_cursors)}), rows=PAGE_SIZE)
         case "search_reference":
-            return Probe(role, kind, _list({"q": person.reference}), rows=1, contains=person.reference)
+            # At least one row: a reference is eight digits and may also be someone's number (+266 and the same
+            # eight digits), which an officer's search matches too (models/search.py).
+            return Probe(role, kind, _list({"q": person.reference}), min_rows=1, contains=person.reference)
         case "search_phone":
             local = person.phone.removeprefix("+266")
             typed = person.phone if rng.random() < 0.5 else f"{local[:4]} {local[4:]}"
