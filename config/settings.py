@@ -234,6 +234,7 @@ class Settings:
     sms_breaker_failures: int = 5  # consecutive provider-wide failures (5xx, timeouts) that stop all sending
     sms_breaker_cooldown_seconds: float = 5.0  # then sending waits this long before one call probes the provider
     sweep_interval_seconds: float = 30.0  # how often the worker re-enqueues messages left behind
+    dashboard_refresh_seconds: float = 60.0  # the worker's sweep recounts the dashboard's figures when this old
     log_level: str = "INFO"  # root log level
     metrics_token: str = ""  # when set, GET /metrics wants `Authorization: Bearer <this>`; empty: open (firewall it)
     log_format: str = "text"  # text (one readable line) or json (one JSON object per line, for a log shipper)
@@ -294,6 +295,7 @@ _PARSERS = {
     "sms_breaker_failures": _int,
     "sms_breaker_cooldown_seconds": _float,
     "sweep_interval_seconds": _float,
+    "dashboard_refresh_seconds": _float,
     "retention_ussd_session_days": _int,
     "retention_inbound_sms_days": _int,
     "retention_sms_body_days": _int,

@@ -6,14 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from devtools.demo import seed_demo
 from models.audit import AuditLog
 from models.grants import find_grant_by_reference
 from models.messages import MessageKind, OutboundMessage
+from models.people import Beneficiary
 from models.requests import CallbackRequest, Feedback
 from models.ussd import record_session_end
 from notifications.sms.outbox import owe_text
@@ -121,6 +123,30 @@ def test_keyset_pages_walk_every_row_once_and_the_page_stays_small(client, db):
         found = re.search(r'<a rel="next" href="([^"]+)"', response.get_data(as_text=True))
         url = found.group(1).replace("&amp;", "&") if found else None
     assert len(seen) == len(set(seen)) == 120
+
+
+def test_pages_cut_by_registration_dates_go_newest_registration_first_and_walk_every_row_once(client, db):
+    with db.session() as session:
+        seed_demo(session, 120)
+        rows = session.execute(select(Beneficiary.id, Beneficiary.created_at).order_by(Beneficiary.id)).all()
+        # Two people whose registration time does not follow their id (a correction, a late import): by time they
+        # belong at the other end of the list.
+        (first_id, first_at), (last_id, last_at) = rows[0], rows[-1]
+        session.execute(update(Beneficiary).where(Beneficiary.id == first_id).values(created_at=last_at + timedelta(1)))
+        session.execute(update(Beneficiary).where(Beneficiary.id == last_id).values(created_at=first_at - timedelta(1)))
+        by_time = session.execute(
+            select(Beneficiary.reference).order_by(Beneficiary.created_at.desc(), Beneficiary.id.desc())
+        ).scalars()
+        expected = list(by_time)
+    log_in(client, db)
+    seen, url = [], "/beneficiaries?registered_from=2000-01-01"
+    while url:
+        response = client.get(url)
+        seen += references_on(response)
+        found = re.search(r'<a rel="next" href="([^"]+)"', response.get_data(as_text=True))
+        url = found.group(1).replace("&amp;", "&") if found else None
+        assert url is None or "registered_from=2000-01-01" in url
+    assert seen == expected
 
 
 def test_officers_see_only_their_districts(client, db):

@@ -6,14 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from models.audit import AuditFilters, audit_entries, record
 from models.grants import GrantStatus, find_grant_by_reference, move_grant
 from models.messages import MessageStatus, OutboundMessage
 from models.people import Beneficiary, Contact, find_beneficiary_by_reference
 from models.reports import (
+    DASHBOARD_PERIODS,
     NOT_REGISTERED,
+    DashboardCount,
     Filters,
     Period,
     ReportError,
@@ -21,6 +23,7 @@ from models.reports import (
     dashboard,
     grants_breakdown,
     period_starts,
+    refresh_dashboard_counts,
     registrations_breakdown,
     registrations_over_time,
     report_table,
@@ -207,6 +210,83 @@ def test_the_dashboard_for_everyone_and_for_one_district(db, people):
     assert (maseru.sms.sent, maseru.sms.delivered, maseru.sms.failed) == (4, 2, 2)
     assert (maseru.callbacks.requested, maseru.callbacks.handled) == (2, 1)
     assert maseru.over_time[-1] == (today - timedelta(days=today.weekday()), 3)
+
+
+def _counted_directly(session, districts, today, period):
+    """The dashboard's figures counted from the tables themselves, through the report breakdowns."""
+    filters = Filters(districts=tuple(districts))
+    registrations = registrations_breakdown(session, filters)
+    grants = grants_breakdown(session, filters)
+    sms = sms_breakdown(session, filters)
+    callbacks = callbacks_breakdown(session, filters)
+    first_day = period_starts(today, period, DASHBOARD_PERIODS)[0]
+    return {
+        "registrations": sum(registrations.values()),
+        "by_sex": {sex: sum(n for (_, s, _), n in registrations.items() if s == sex) for sex in ("female", "male")},
+        "funnel": {status: sum(cell.by_status[status] for cell in grants.values()) for status in GrantStatus},
+        "amount_paid": sum((cell.amount_paid for cell in grants.values()), Decimal("0.00")),
+        "sms": tuple(sum(getattr(cell, name) for cell in sms.values()) for name in ("total", "sent", "delivered")),
+        "callbacks": (sum(c.requested for c in callbacks.values()), sum(c.handled for c in callbacks.values())),
+        "over_time": registrations_over_time(session, period, first_day, today, districts),
+    }
+
+
+def _shown(board):
+    return {
+        "registrations": board.registrations,
+        "by_sex": board.by_sex,
+        "funnel": board.funnel,
+        "amount_paid": board.amount_paid,
+        "sms": (board.sms.total, board.sms.sent, board.sms.delivered),
+        "callbacks": (board.callbacks.requested, board.callbacks.handled),
+        "over_time": board.over_time,
+    }
+
+
+SCOPES = [(), ("Maseru",), ("Leribe", "Berea")]
+
+
+def test_the_dashboard_counts_match_a_direct_count_and_follow_changes_at_the_next_recount(db, people):
+    today = datetime.now(UTC).date()
+    with db.session() as session:
+        for districts in SCOPES:
+            for period in Period:
+                board = dashboard(session, districts, today=today, period=period)
+                assert _shown(board) == _counted_directly(session, districts, today, period), (districts, period)
+        assert board.as_of is not None
+    # Changes everywhere the figures come from: a registration, grant moves, message fates, a call-back handled.
+    newcomer, _ = register(db, district="Maseru", sex="male", year_of_birth=born(25))
+    move(db, people["maseru_f_30"], (GrantStatus.APPROVED, {"amount": Decimal("800")}))
+    move(db, newcomer, (GrantStatus.UNDER_REVIEW, {}))
+    with db.session() as session:
+        session.execute(
+            update(OutboundMessage).where(OutboundMessage.status == MessageStatus.QUEUED).values(status="delivered")
+        )
+        session.execute(
+            update(CallbackRequest).where(CallbackRequest.handled_at.is_(None)).values(handled_at=datetime.now(UTC))
+        )
+        before = _shown(dashboard(session, today=today))
+        assert before != _counted_directly(session, (), today, Period.MONTH)  # the counts wait for their recount
+        assert refresh_dashboard_counts(session, max_age=60) is False  # counted moments ago: not yet
+        assert refresh_dashboard_counts(session) is True
+        for districts in SCOPES:
+            for period in Period:
+                board = dashboard(session, districts, today=today, period=period)
+                assert _shown(board) == _counted_directly(session, districts, today, period), (districts, period)
+        assert dashboard(session, today=today).registrations == before["registrations"] + 1
+        cells = session.execute(select(func.count()).select_from(DashboardCount)).scalar_one()
+        assert refresh_dashboard_counts(session) is True
+        assert session.execute(select(func.count()).select_from(DashboardCount)).scalar_one() == cells  # replaced
+
+
+def test_a_dashboard_recounts_counts_older_than_it_accepts(db, people):
+    today = datetime.now(UTC).date()
+    with db.session() as session:
+        assert dashboard(session, today=today).registrations == 5
+    register(db)
+    with db.session() as session:
+        assert dashboard(session, today=today).registrations == 5  # a minute old at most: as counted
+        assert dashboard(session, today=today, max_age=0).registrations == 6
 
 
 def test_registrations_over_time_fold_days_into_weeks_and_months_with_zeros(db):

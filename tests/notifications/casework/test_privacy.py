@@ -86,7 +86,7 @@ def _a_full_history(db, redis, limits) -> tuple[str, str]:
 def _figures(db):
     with db.session() as session:
         today = datetime.now(UTC).date()
-        boards = [dashboard(session, today=today, period=period) for period in Period]
+        boards = [dashboard(session, today=today, period=period, max_age=0) for period in Period]
         tables = [report_table(session, name, Filters()) for name in REPORTS]
         return boards, [(table.rows, table.totals) for table in tables]
 
