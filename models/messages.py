@@ -114,7 +114,7 @@ class OutboundMessage(TimestampMixin, Base):
     language: Mapped[str] = mapped_column(String(2))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12), default=MessageStatus.QUEUED)
-    provider_message_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))  # unique where set: see __table_args__
     parts: Mapped[int | None] = mapped_column(Integer)
     cost: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -138,6 +138,15 @@ class OutboundMessage(TimestampMixin, Base):
         Index("ix_outbound_messages_due", "status", "priority", "id"),
         # The console's message list filtered by status, newest first, reads this backwards and stops after a page.
         Index("ix_outbound_messages_status_id", "status", "id"),
+        # Delivery reports find their message by the provider's id. Unique where set only: the rows a fan-out writes
+        # have none yet, and need not each add an entry to it.
+        Index(
+            "uq_outbound_messages_provider_message_id",
+            "provider_message_id",
+            unique=True,
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+            sqlite_where=text("provider_message_id IS NOT NULL"),
+        ),
         # Only rows a worker holds: a fan-out's new rows never enter it, and a sent row leaves it.
         Index(
             "ix_outbound_messages_claim_token",

@@ -11,7 +11,8 @@ Outbound messages are the table that grows with every campaign: a million rows p
   (models/messages.py says how).
 - `status` alone is replaced by (status, id): the console's list filtered by status, newest first, reads it
   backwards and stops after a page, at any size of the table; counts by status read it as they read the old one.
-- The claim token is indexed only where set, so that rows written by a fan-out never enter that index.
+- The claim token and the provider's message id are indexed only where set (the latter still unique), so that
+  rows written by a fan-out enter neither index.
 - New: messages by creation time (reports by month), final messages whose body retention has not cleared yet, and
   the received/recorded time of delivery reports and USSD session records, so that retention reads whole months
   through an index instead of the whole table (bench/growth.py).
@@ -28,6 +29,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CLAIMED = "claim_token IS NOT NULL"
+PROVIDER_ID_SET = "provider_message_id IS NOT NULL"
 BODY_KEPT = "final_at IS NOT NULL AND body <> ''"
 
 
@@ -37,6 +39,15 @@ def upgrade() -> None:
         batch_op.drop_constraint("fk_outbound_messages_campaign_id_campaigns", type_="foreignkey")
         batch_op.drop_index("ix_outbound_messages_status")
         batch_op.drop_index("ix_outbound_messages_claim_token")
+        batch_op.drop_constraint("uq_outbound_messages_provider_message_id", type_="unique")
+    op.create_index(
+        "uq_outbound_messages_provider_message_id",
+        "outbound_messages",
+        ["provider_message_id"],
+        unique=True,
+        postgresql_where=sa.text(PROVIDER_ID_SET),
+        sqlite_where=sa.text(PROVIDER_ID_SET),
+    )
     op.create_index("ix_outbound_messages_status_id", "outbound_messages", ["status", "id"])
     op.create_index(
         "ix_outbound_messages_claim_token",
@@ -64,7 +75,9 @@ def downgrade() -> None:
     op.drop_index("ix_outbound_messages_created_at", table_name="outbound_messages")
     op.drop_index("ix_outbound_messages_claim_token", table_name="outbound_messages")
     op.drop_index("ix_outbound_messages_status_id", table_name="outbound_messages")
+    op.drop_index("uq_outbound_messages_provider_message_id", table_name="outbound_messages")
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
+        batch_op.create_unique_constraint("uq_outbound_messages_provider_message_id", ["provider_message_id"])
         batch_op.create_index("ix_outbound_messages_claim_token", ["claim_token"])
         batch_op.create_index("ix_outbound_messages_status", ["status"])
         batch_op.create_foreign_key("fk_outbound_messages_campaign_id_campaigns", "campaigns", ["campaign_id"], ["id"])
