@@ -12,6 +12,7 @@ tree's peak memory (goal: the largest size needs at most MEMORY_GOAL times the m
     .venv/bin/python bench/campaign.py --databases sqlite --sizes 10000
     .venv/bin/python bench/campaign.py --text 'Hello {first_name}, ref {reference}.'   # one custom text
     .venv/bin/python bench/campaign.py --profile               # also cProfile an in-process fan-out and drain
+    .venv/bin/python bench/campaign.py --recipients 1000000    # fan-out alone at 100,000 and 1,000,000 (PostgreSQL)
 
 Two texts by default, because batching decides the dispatch rate: a personalised notice ({first_name} and
 {reference}: every message differs, one provider call per recipient, the issue's "realistic" campaign and the
