@@ -104,7 +104,7 @@ class OutboundMessage(TimestampMixin, Base):
     __tablename__ = "outbound_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(16), index=True)  # E.164
+    phone: Mapped[str] = mapped_column(String(16))  # E.164; indexed with the id, see __table_args__
     # No foreign key (nor on campaign_id): on the largest table, the per-row check was most of a fan-out's time. The
     # writers keep the reference: a fan-out selects the contact it writes in the same statement, retention deletes
     # only contacts no message names, and campaigns are never deleted (migration "fan-out and growth indexes").
@@ -136,8 +136,10 @@ class OutboundMessage(TimestampMixin, Base):
         Index("ix_outbound_messages_campaign_status", "campaign_id", "status"),
         # The dispatcher's "next due messages" read walks this in id order and stops after one round.
         Index("ix_outbound_messages_due", "status", "priority", "id"),
-        # The console's message list filtered by status, newest first, reads this backwards and stops after a page.
+        # The console's message list filtered by status or by number, newest first, reads these backwards and stops
+        # after a page, however many messages the table or the number has had.
         Index("ix_outbound_messages_status_id", "status", "id"),
+        Index("ix_outbound_messages_phone_id", "phone", "id"),
         # Delivery reports find their message by the provider's id. Unique where set only: the rows a fan-out writes
         # have none yet, and need not each add an entry to it.
         Index(

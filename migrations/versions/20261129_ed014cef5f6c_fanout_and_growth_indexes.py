@@ -9,8 +9,9 @@ Outbound messages are the table that grows with every campaign: a million rows p
 - Its two foreign keys go (contact_id, campaign_id): PostgreSQL checks them with a locking lookup per inserted row,
   which was more than half of a fan-out's time (bench/campaign.py --recipients). The writers keep the references
   (models/messages.py says how).
-- `status` alone is replaced by (status, id): the console's list filtered by status, newest first, reads it
-  backwards and stops after a page, at any size of the table; counts by status read it as they read the old one.
+- `status` and `phone` alone are replaced by (status, id) and (phone, id): the console's list filtered by status or
+  by number, newest first, reads them backwards and stops after a page, at any size of the table or of a number's
+  history; counts by status and lookups by number read them as they read the old ones.
 - The claim token and the provider's message id are indexed only where set (the latter still unique), so that
   rows written by a fan-out enter neither index.
 - New: messages by creation time (reports by month), final messages whose body retention has not cleared yet, and
@@ -38,6 +39,7 @@ def upgrade() -> None:
         batch_op.drop_constraint("fk_outbound_messages_contact_id_contacts", type_="foreignkey")
         batch_op.drop_constraint("fk_outbound_messages_campaign_id_campaigns", type_="foreignkey")
         batch_op.drop_index("ix_outbound_messages_status")
+        batch_op.drop_index("ix_outbound_messages_phone")
         batch_op.drop_index("ix_outbound_messages_claim_token")
         batch_op.drop_constraint("uq_outbound_messages_provider_message_id", type_="unique")
     op.create_index(
@@ -49,6 +51,7 @@ def upgrade() -> None:
         sqlite_where=sa.text(PROVIDER_ID_SET),
     )
     op.create_index("ix_outbound_messages_status_id", "outbound_messages", ["status", "id"])
+    op.create_index("ix_outbound_messages_phone_id", "outbound_messages", ["phone", "id"])
     op.create_index(
         "ix_outbound_messages_claim_token",
         "outbound_messages",
@@ -74,11 +77,13 @@ def downgrade() -> None:
     op.drop_index("ix_outbound_messages_final_body", table_name="outbound_messages")
     op.drop_index("ix_outbound_messages_created_at", table_name="outbound_messages")
     op.drop_index("ix_outbound_messages_claim_token", table_name="outbound_messages")
+    op.drop_index("ix_outbound_messages_phone_id", table_name="outbound_messages")
     op.drop_index("ix_outbound_messages_status_id", table_name="outbound_messages")
     op.drop_index("uq_outbound_messages_provider_message_id", table_name="outbound_messages")
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
         batch_op.create_unique_constraint("uq_outbound_messages_provider_message_id", ["provider_message_id"])
         batch_op.create_index("ix_outbound_messages_claim_token", ["claim_token"])
         batch_op.create_index("ix_outbound_messages_status", ["status"])
+        batch_op.create_index("ix_outbound_messages_phone", ["phone"])
         batch_op.create_foreign_key("fk_outbound_messages_campaign_id_campaigns", "campaigns", ["campaign_id"], ["id"])
         batch_op.create_foreign_key("fk_outbound_messages_contact_id_contacts", "contacts", ["contact_id"], ["id"])
