@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-console bench-outage drill drill-short screenshots clean
+.PHONY: install dev test lint format bench-ussd bench-sms bench-campaign bench-fanout bench-growth bench-console bench-outage drill drill-short screenshots clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,14 @@ bench-sms: install
 
 bench-campaign: install
 	$(BIN)/python bench/campaign.py
+
+## Fan-out alone of a 100,000 and a 1,000,000-recipient campaign on PostgreSQL (a few minutes).
+bench-fanout: install
+	$(BIN)/python bench/campaign.py --recipients 1000000
+
+## Console and dispatcher queries at 1 and 10 million messages on PostgreSQL (the fill takes a quarter of an hour).
+bench-growth: install
+	$(BIN)/python bench/growth.py
 
 bench-console: install
 	$(BIN)/python bench/console.py

@@ -12,6 +12,7 @@ tree's peak memory (goal: the largest size needs at most MEMORY_GOAL times the m
     .venv/bin/python bench/campaign.py --databases sqlite --sizes 10000
     .venv/bin/python bench/campaign.py --text 'Hello {first_name}, ref {reference}.'   # one custom text
     .venv/bin/python bench/campaign.py --profile               # also cProfile an in-process fan-out and drain
+    .venv/bin/python bench/campaign.py --recipients 1000000    # fan-out alone at 100,000 and 1,000,000 (PostgreSQL)
 
 Two texts by default, because batching decides the dispatch rate: a personalised notice ({first_name} and
 {reference}: every message differs, one provider call per recipient, the issue's "realistic" campaign and the
@@ -35,7 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import common
@@ -67,12 +68,13 @@ from sms import (  # noqa: E402
 
 from config import Settings, load_settings  # noqa: E402
 from config.redis import connect, ensure_embedded_redis  # noqa: E402
-from devtools.demo import seed_demo  # noqa: E402
+from devtools.demo import FEMALE_NAMES, MALE_NAMES, STATUS_WEIGHTS, SURNAMES, VILLAGES, seed_demo  # noqa: E402
 from models.campaigns import Audience, Campaign  # noqa: E402
-from models.clock import as_utc  # noqa: E402
+from models.clock import as_utc, lesotho_time  # noqa: E402
 from models.db import Database  # noqa: E402
 from models.messages import ACCEPTED_MESSAGE_STATUSES, MessagePriority, MessageStatus, OutboundMessage  # noqa: E402
-from notifications.campaigns.fanout import enqueue_fanout, run_fanout  # noqa: E402
+from models.people import DISTRICTS, MainNeed, ReturnedFrom, Sex  # noqa: E402
+from notifications.campaigns.fanout import FANOUT_LEASE_KEY, enqueue_fanout, run_fanout  # noqa: E402
 from notifications.campaigns.lifecycle import create_campaign, preview_campaign, send_campaign  # noqa: E402
 from notifications.sms.dispatch import Dispatcher  # noqa: E402
 from notifications.sms.providers.africastalking import AfricasTalkingProvider  # noqa: E402
@@ -135,8 +137,8 @@ BENCH_ACTOR = "bench"
 class ScratchDatabase(FreshDatabase):
     """`FreshDatabase` by kind ("sqlite" or "postgresql"); the SQLite file also goes on exit, as large sizes add up."""
 
-    def __init__(self, kind: str, scratch: Path, label: str, postgres_url: str) -> None:
-        super().__init__(postgres_url if kind == "postgresql" else None, scratch, label, benchmark="campaign")
+    def __init__(self, kind: str, scratch: Path, label: str, postgres_url: str, benchmark: str = "campaign") -> None:
+        super().__init__(postgres_url if kind == "postgresql" else None, scratch, label, benchmark=benchmark)
 
     def __exit__(self, *exc_info) -> None:
         super().__exit__(*exc_info)
@@ -498,6 +500,331 @@ def profile_campaign(kind: str, args, scratch: Path, redis_url: str, emulator_ur
     return out.getvalue()
 
 
+# -- fan-out at national scale (--recipients) --------------------------------------------------------------------------
+#
+# At a million recipients the question is the fan-out alone: does it finish within FANOUT_GOALS, and does the worker's
+# memory stay flat? Sending a million messages to the emulator would take the better part of an hour and measure the
+# dispatcher again, so this mode runs the worker under quiet hours that cover the whole run: it fans the campaign out
+# (as it does for a campaign sent in the evening) and sends nothing. The audience is seeded with one INSERT … SELECT
+# per table (`seed_audience`): seed_demo's histories take minutes at this size and the fan-out reads none of them.
+
+# The comparison size for --recipients: the memory goal is the largest size over this one.
+FANOUT_BASE_SIZE = 100_000
+# The issue's fan-out goals on PostgreSQL, seconds by recipients.
+FANOUT_GOALS = {100_000: 10.0, 1_000_000: 60.0}
+FANOUT_TIMEOUT_SECONDS = 900
+# Quiet hours for the fan-out-only worker: from an hour before the run to this many hours after it.
+QUIET_SPAN_HOURS = 6
+# Contacts whose alerts are off in the seeded audience: one in SEED_ALERTS_OFF_EVERY (seed_demo's 5%).
+SEED_ALERTS_OFF_EVERY = 20
+# Sesotho for seven contacts in ten (seed_demo's share).
+SEED_SESOTHO_OF_TEN = 7
+SEED_PHONE_BASE = 50_000_000  # +266 5xxxxxxx, one distinct number per contact id
+UNREACHABLE_PROVIDER_URL = "http://127.0.0.1:9"
+
+
+def _series(kind: str, count: int) -> str:
+    """A SELECT of the whole numbers 1..count as column `g`, in the database's dialect."""
+    if kind == "postgresql":
+        return f"SELECT g FROM generate_series(1, {count}) AS g"
+    return f"WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {count}) SELECT g FROM s"
+
+
+def _pick(values: tuple[str, ...], key: str) -> str:
+    """A SQL CASE choosing one of `values` by `key` modulo their number (portable: no arrays in SQLite)."""
+    quoted = (value.replace("'", "''") for value in values)
+    whens = " ".join(f"WHEN {number} THEN '{value}'" for number, value in enumerate(quoted))
+    return f"(CASE ({key}) % {len(values)} {whens} END)"
+
+
+def seed_audience(db: Database, kind: str, count: int) -> float:
+    """`count` registered beneficiaries (contact, beneficiary, grant) with one INSERT … SELECT each; the seconds.
+
+    Names, districts, languages and grant statuses vary with the id; about one contact in SEED_ALERTS_OFF_EVERY has
+    alerts off. No grant events, national IDs or histories: the fan-out reads none of them.
+    """
+    pad = "lpad(g::text, 7, '0')" if kind == "postgresql" else "printf('%07d', g)"
+    now = "CURRENT_TIMESTAMP"
+    first = _pick(tuple(name for pair in zip(FEMALE_NAMES, MALE_NAMES, strict=False) for name in pair), "g")
+    statements = [
+        f"INSERT INTO contacts (id, phone, language, alerts_on, created_at, updated_at) "
+        f"SELECT g, '+266' || ({SEED_PHONE_BASE} + g), CASE WHEN g % 10 < {SEED_SESOTHO_OF_TEN} THEN 'st' ELSE 'en' "
+        f"END, g % {SEED_ALERTS_OFF_EVERY} <> 0, {now}, {now} FROM ({_series(kind, count)}) AS s",
+        f"INSERT INTO beneficiaries (id, contact_id, reference, full_name, sex, year_of_birth, district, village, "
+        f"returned_from, year_of_return, household_size, main_need, consent_at, registered_via, created_at, "
+        f"updated_at) SELECT g, g, {pad} || '0', {first} || ' ' || {_pick(SURNAMES, 'g / 7')}, "
+        f"CASE WHEN g % 2 = 0 THEN '{Sex.FEMALE}' ELSE '{Sex.MALE}' END, 1960 + g % 45, {_pick(DISTRICTS, 'g / 3')}, "
+        f"{_pick(VILLAGES, 'g / 11')}, '{ReturnedFrom.SOUTH_AFRICA}', 2020, 1 + g % 8, '{MainNeed.BUSINESS}', "
+        f"{now}, 'ussd', {now}, {now} "
+        f"FROM ({_series(kind, count)}) AS s",
+        f"INSERT INTO grants (id, beneficiary_id, status, created_at, updated_at) "
+        f"SELECT g, g, {_pick(tuple(STATUS_WEIGHTS), 'g / 13')}, {now}, {now} FROM ({_series(kind, count)}) AS s",
+    ]
+    started = time.perf_counter()
+    with db.engine.begin() as connection:
+        if kind == "postgresql":
+            connection.execute(sa.text("SET LOCAL statement_timeout = 0"))  # a million rows take longer than a hop
+        for statement in statements:
+            connection.execute(sa.text(statement))
+        if kind == "postgresql":
+            for table in ("contacts", "beneficiaries", "grants"):
+                connection.execute(sa.text(f"SELECT setval('{table}_id_seq', {count})"))
+    if kind == "postgresql":
+        # What autovacuum has long done to a real register: statistics, and pages marked all-visible.
+        common.admin_execute(db.url, "VACUUM ANALYZE")
+    return time.perf_counter() - started
+
+
+def quiet_all_run(now: datetime | None = None) -> str:
+    """QUIET_HOURS covering the run (Lesotho time), so that a worker fans out and sends nothing."""
+    local = lesotho_time(now or datetime.now(UTC))
+    start = local - timedelta(hours=1)
+    end = local + timedelta(hours=QUIET_SPAN_HOURS)
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+@dataclass
+class FanoutResult:
+    database: str
+    size: int
+    beneficiaries: int
+    seed_seconds: float
+    recipients: int  # messages the fan-out wrote
+    previewed: int
+    excluded_opted_out: int
+    fanout_seconds: float | None
+    goal_seconds: float | None
+    verdict: str
+    peak_rss: int
+    peak_pss: int
+    idle_rss: int
+    worker_hwm: int
+    child_hwm: int
+    busy_cores: float
+    notes: list[str] = field(default_factory=list)
+
+
+def run_fanout_only(
+    db: Database,
+    kind: str,
+    size: int,
+    beneficiaries: int,
+    seed_seconds: float,
+    args,
+    *,
+    children: Children,
+    scratch: Path,
+    redis_url: str,
+) -> FanoutResult:
+    """A real worker fans a personalised campaign out to `size` recipients under all-day quiet hours; timed."""
+    notes: list[str] = []
+    connection = connect(redis_url)
+    connection.flushdb()
+    env = {
+        # No emulator: nothing is sent under these quiet hours, and a call that was made would fail and show.
+        **worker_env(db.url, redis_url, UNREACHABLE_PROVIDER_URL, BENCH_BATCH_SIZE),
+        "QUIET_HOURS": quiet_all_run(),
+    }
+    settings = load_settings(env)
+    _, text_en, text_st = DEFAULT_SCENARIOS[0]
+    campaign_id, previewed = new_campaign(db, f"bench fan-out {size}", text_en, text_st, settings)
+    processes = start_workers_patiently(children, 1, env, connection, scratch)
+    watch = MemoryWatch([process.pid for process in processes])
+    watch.sample()
+    idle_rss = watch.peak_rss
+    fanout_seconds = None
+    try:
+        watch.start()
+        cpu = common.MachineCpu()
+        started = time.perf_counter()
+        start_sending(db, connection, campaign_id)
+        while time.perf_counter() - started < args.timeout:
+            if (
+                fanout_done(db, campaign_id)
+                and connection.get(FANOUT_LEASE_KEY.format(campaign_id=campaign_id)) is None
+            ):
+                fanout_seconds = time.perf_counter() - started
+                break
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"the worker died mid-run; see {scratch}/worker-*.log")
+            time.sleep(FANOUT_POLL_SECONDS)
+        busy = cpu.busy_cores()
+        watch.stop()
+        worker_hwm = max(vm_hwm(process.pid) for process in processes)
+    finally:
+        if watch.is_alive():
+            watch.stop()
+        for process in processes:
+            children.stop(process)
+    with db.session() as session:
+        campaign = session.get(Campaign, campaign_id)
+        excluded = campaign.excluded_opted_out
+        written, queued = session.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(OutboundMessage.status == MessageStatus.QUEUED)).where(
+                OutboundMessage.campaign_id == campaign_id
+            )
+        ).one()
+    if fanout_seconds is None:
+        notes.append(f"the fan-out did not finish within {args.timeout:.0f} s")
+    if written != previewed:
+        notes.append(f"the preview announced {previewed} recipients, the fan-out wrote {written}")
+    if queued != written:
+        notes.append(f"{written - queued} messages left the queue during quiet hours")
+    goal = FANOUT_GOALS.get(size) if kind == "postgresql" else None
+    verdict = "-" if goal is None or fanout_seconds is None else ("PASS" if fanout_seconds <= goal else "MISS")
+    return FanoutResult(
+        database=kind,
+        size=size,
+        beneficiaries=beneficiaries,
+        seed_seconds=seed_seconds,
+        recipients=written,
+        previewed=previewed,
+        excluded_opted_out=excluded,
+        fanout_seconds=fanout_seconds,
+        goal_seconds=goal,
+        verdict=verdict,
+        peak_rss=watch.peak_rss,
+        peak_pss=watch.peak_pss,
+        idle_rss=idle_rss,
+        worker_hwm=worker_hwm,
+        child_hwm=watch.child_hwm,
+        busy_cores=busy,
+        notes=notes,
+    )
+
+
+def fanout_sizes(args) -> list[int]:
+    """--recipients N: N and FANOUT_BASE_SIZE (the memory goal's comparison); several sizes: those."""
+    sizes = set(args.recipients)
+    if len(sizes) == 1 and args.recipients[0] > FANOUT_BASE_SIZE:
+        sizes.add(FANOUT_BASE_SIZE)
+    return sorted(sizes)
+
+
+def fanout_memory_ratio(results: list[FanoutResult]) -> dict | None:
+    """Peak RSS (and PSS) of the worker tree, largest size over smallest, per database."""
+    runs = sorted(results, key=lambda r: r.size)
+    if len(runs) < 2 or not runs[0].peak_rss:
+        return None
+    small, large = runs[0], runs[-1]
+    rss_ratio = large.peak_rss / small.peak_rss
+    return {
+        "database": small.database,
+        "small": small.size,
+        "large": large.size,
+        "rss_ratio": rss_ratio,
+        "pss_ratio": large.peak_pss / small.peak_pss if small.peak_pss else None,
+        "verdict": "PASS" if rss_ratio <= MEMORY_GOAL else "MISS",
+    }
+
+
+def print_fanout_table(results: list[FanoutResult], ratios: list[dict], skipped: list[str]) -> None:
+    header = (
+        f"{'db':<10} {'recipients':>10} {'seeded':>9} {'seed s':>6} {'fan-out s':>9} {'goal s':>6} {'verdict':>7} "
+        f"{'peak RSS':>9} {'peak PSS':>9} {'idle RSS':>9} {'busy':>4}"
+    )
+    print()
+    print("Campaign fan-out only (a worker under quiet hours: rows written, nothing sent)")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        goal = f"{r.goal_seconds:.0f}" if r.goal_seconds else "-"
+        print(
+            f"{r.database:<10} {r.recipients:>10} {r.beneficiaries:>9} {r.seed_seconds:>6.1f} "
+            f"{_seconds(r.fanout_seconds):>9} {goal:>6} {r.verdict:>7} {r.peak_rss / MIB:>7.1f}Mi "
+            f"{r.peak_pss / MIB:>7.1f}Mi {r.idle_rss / MIB:>7.1f}Mi {r.busy_cores:>4.1f}"
+        )
+    for m in ratios:
+        pss = f"{m['pss_ratio']:.2f}" if m["pss_ratio"] else "-"
+        print(
+            f"worker peak RSS {m['database']} {m['large']}/{m['small']}: {m['rss_ratio']:.2f} (goal <= {MEMORY_GOAL}) "
+            f"{m['verdict']}  (PSS {pss})"
+        )
+    for r in results:
+        for note in r.notes:
+            print(f"! {r.database} {r.size}: {note}")
+    for note in skipped:
+        print(f"! {note}")
+    print(
+        "fan-out s: from the send to the campaign's fanout_done with the job's lease released; seeded: beneficiaries "
+        f"(1 in {SEED_ALERTS_OFF_EVERY} has alerts off); busy: cores busy machine-wide (of {os.cpu_count()})"
+    )
+
+
+def fanout_main(args) -> int:
+    """The --recipients mode: seed, fan out in a real worker, report; PostgreSQL unless --databases says."""
+    results: list[FanoutResult] = []
+    skipped: list[str] = []
+    databases = list(args.databases)
+    with (
+        common.temp_dir("fanout") as scratch,
+        Children() as children,
+        common.ending_cleanly(
+            "\ninterrupted; stopping the worker, dropping the databases",
+            failures=(RuntimeError,),
+            logs=scratch,
+            log_pattern=WORKER_LOGS,
+        ),
+    ):
+        if "postgresql" in databases:
+            why = postgres_reachable(args.postgres_url)
+            if why:
+                databases.remove("postgresql")
+                skipped.append(f"PostgreSQL skipped: {args.postgres_url} unreachable ({why})")
+                print(skipped[-1], flush=True)
+        redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
+        for kind in databases:
+            for size in fanout_sizes(args):
+                label = f"{kind}-{size}"
+                with ScratchDatabase(kind, scratch, label, args.postgres_url, benchmark="fanout") as scratch_db:
+                    db = Database(scratch_db.url)
+                    try:
+                        beneficiaries = math.ceil(size / ALERTS_ON_SHARE)
+                        seconds = seed_audience(db, kind, beneficiaries)
+                        print(f"{kind} {size}: seeded {beneficiaries} beneficiaries in {seconds:.1f} s", flush=True)
+                        result = run_fanout_only(
+                            db,
+                            kind,
+                            size,
+                            beneficiaries,
+                            seconds,
+                            args,
+                            children=children,
+                            scratch=scratch,
+                            redis_url=redis_url,
+                        )
+                    finally:
+                        db.dispose()
+                results.append(result)
+                print(
+                    f"  fan-out {_seconds(result.fanout_seconds)} s for {result.recipients} recipients, "
+                    f"worker peak RSS {result.peak_rss / MIB:.1f} MiB",
+                    flush=True,
+                )
+    if not results:
+        print("no fan-out ran; nothing to report", file=sys.stderr)
+        return 1
+    ratios = [
+        ratio
+        for kind in DATABASES
+        if (ratio := fanout_memory_ratio([r for r in results if r.database == kind])) is not None
+    ]
+    print_fanout_table(results, ratios, skipped)
+    document = {
+        "benchmark": "campaign-fanout",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": common.machine_description(brief=True),
+        "options": {key: value for key, value in vars(args).items() if key != "postgres_url"},
+        "goals_seconds": FANOUT_GOALS,
+        "memory_goal": MEMORY_GOAL,
+        "results": [asdict(result) for result in results],
+        "memory_ratios": ratios,
+        "skipped": skipped,
+    }
+    print(f"results: {common.write_results('campaign-fanout', document)}")
+    return 0
+
+
 # -- the run -----------------------------------------------------------------------------------------------------------
 
 
@@ -636,7 +963,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--sizes", type=_sizes, help=f"recipients per campaign (default {','.join(map(str, DEFAULT_SIZES))})"
     )
-    parser.add_argument("--databases", type=_databases, default=list(DATABASES), help="default sqlite,postgresql")
+    parser.add_argument(
+        "--databases", type=_databases, help="default sqlite,postgresql (with --recipients: postgresql)"
+    )
     parser.add_argument(
         "--text",
         action="append",
@@ -656,9 +985,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-size", type=int, default=PROFILE_SIZE, help="recipients for --profile (default %(default)s)"
     )
+    parser.add_argument(
+        "--recipients",
+        type=_sizes,
+        help=f"fan-out only, at these sizes (one size N also runs {FANOUT_BASE_SIZE:,} for the memory ratio): "
+        "audience seeded set-based, a worker under quiet hours, nothing sent; PostgreSQL unless --databases names "
+        "sqlite",
+    )
     args = parser.parse_args(argv)
     if args.sizes is None:
         args.sizes = list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    if args.databases is None:
+        args.databases = ["postgresql"] if args.recipients else list(DATABASES)
     if args.workers < 1:
         parser.error("--workers must be positive")
     return args
@@ -666,6 +1004,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.recipients:
+        return fanout_main(args)
     results: list[ScenarioResult] = []
     skipped: list[str] = []
     profile = None

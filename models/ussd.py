@@ -52,7 +52,7 @@ class UssdSessionRecord(Base):
     cost: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)  # retention by age
 
 
 def record_session_end(session: Session, *, session_id: str, phone: str, status: str, **fields) -> UssdSessionRecord:
