@@ -132,7 +132,7 @@ class Dispatcher:
             for name, route in self.routes.items()
         }
         # One circuit breaker per route: an outage of one route holds only that route's messages.
-        self.breakers = route_breakers(self.redis, self.settings, self.routes)
+        self.breakers = route_breakers(self.redis, self.settings, self.routes, defer_successes=True)
         if self.bulk_allowed is None:
             self.bulk_allowed = lambda: not in_quiet_hours(utcnow(), self.settings.quiet_hours)
 
@@ -355,6 +355,7 @@ class Dispatcher:
 
     def _record(self, token: str, outcomes: list[tuple[list[tuple[int, str]], object]]) -> None:
         """Write every recipient's fate of a round in one transaction; accepted rows in one bulk UPDATE."""
+        self._tell_breakers()
         now = utcnow()
         accepted: list[dict] = []
         others: dict[int, RecipientResult] = {}
@@ -527,11 +528,24 @@ class Dispatcher:
         return settled
 
     def _note_started(self, token: str, message_ids: list[int]) -> None:
+        """Note in Redis that these messages' call begins; the same round trip tells the breakers of the calls
+        answered since the last one (see `CircuitBreaker.succeeded`)."""
         started = STARTED_KEY.format(token=token)
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.sadd(started, *message_ids)
             pipe.expire(started, self.settings.sms_unknown_outcome_seconds + STARTED_KEY_SLACK_SECONDS)
-            pipe.execute()
+            told = [breaker for breaker in self.breakers.values() if breaker.tell_with(pipe)]
+            answers = pipe.execute()
+        for breaker, answer in zip(told, answers[2:], strict=True):
+            breaker.told(answer)
+
+    def _tell_breakers(self) -> None:
+        """Tell the breakers of every call a finished round had answered, in one round trip (none if none)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            told = [breaker for breaker in self.breakers.values() if breaker.tell_with(pipe)]
+            answers = pipe.execute() if told else []
+        for breaker, answer in zip(told, answers, strict=True):
+            breaker.told(answer)
 
     def _calls_started(self, tokens: set[str]) -> dict[str, set[int]]:
         """For each claim token whose record Redis still holds, the message ids whose provider call began."""
