@@ -24,9 +24,11 @@ import argparse
 import atexit
 import contextlib
 import cProfile
+import functools
 import io
 import os
 import pstats
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import common
+from sink import COUNT_PATH as SINK_COUNT_BYTES
 
 # Run as a script, Python puts bench/ on the path (for `common`), not the project.
 sys.path.insert(0, str(common.PROJECT_ROOT))
@@ -49,6 +52,8 @@ from rq import Worker  # noqa: E402
 
 from config import Settings, load_settings  # noqa: E402
 from config.redis import connect, ensure_embedded_redis  # noqa: E402
+from config.settings import KANNEL_SETTING  # noqa: E402
+from devtools import kannel as devtools_kannel  # noqa: E402
 from models.db import Database  # noqa: E402
 from models.messages import (  # noqa: E402
     ACCEPTED_MESSAGE_STATUSES,
@@ -61,6 +66,9 @@ from models.people import get_or_create_contact  # noqa: E402
 from notifications.sms.dispatch import Dispatcher  # noqa: E402
 from notifications.sms.outbox import owe_text  # noqa: E402
 from notifications.sms.providers.africastalking import AfricasTalkingProvider  # noqa: E402
+from notifications.sms.providers.kannel import CHARSET as KANNEL_CHARSET  # noqa: E402
+from notifications.sms.providers.kannel import DLR_MASK as KANNEL_DLR_MASK  # noqa: E402
+from notifications.sms.providers.kannel import SENDSMS_PATH, KannelProvider  # noqa: E402
 from notifications.sms.queues import kick  # noqa: E402
 
 DEFAULT_MESSAGES = 5000
@@ -89,7 +97,10 @@ TEXT_TEMPLATE = (
 
 # How often to look at progress and memory while the workers send.
 PROGRESS_POLL_SECONDS = 0.025
-MEMORY_POLL_SECONDS = 0.05
+# A memory sample (the process tree from /proc, then VmRSS and PSS of each) costs the benchmark ~5-10 ms of CPU,
+# which the gateway phase alone would pay: every 50 ms that was a fifth of a core of a 2-core machine. Python's
+# memory does not shrink back, so a coarser sample (plus the last one, and the kernel's VmHWM) loses no peak.
+MEMORY_POLL_SECONDS = 0.25
 # Seconds to wait for processes to come up.
 EMULATOR_START_TIMEOUT_SECONDS = 15
 WORKER_READY_TIMEOUT_SECONDS = 60
@@ -102,6 +113,24 @@ BASELINE_TIMEOUT_SECONDS = 30
 PROFILE_TOP = 30
 KIB = 1024
 MIB = 1024 * 1024
+
+# The Kannel scenario (--kannel): one route, named as `make dev SMS_ROUTES=*=kannel` names it, through Kannel's fake
+# SMSC; fewer messages by default, since each is one sendsms call and smsbox takes some tens a second on this machine.
+KANNEL_ROUTE = "kannel"
+KANNEL_SMSC_ID = "bench"
+KANNEL_MESSAGES = 1000
+QUICK_KANNEL_MESSAGES = 100
+# Warnings and errors only: Kannel's debug log of every message would be part of what both phases measure.
+KANNEL_LOG_LEVEL = 2
+# What bearerbox's status page says of a connected SMSC link.
+KANNEL_ONLINE = "online"
+# The fake SMSC's line for each message it is given: "Got message 7: <31000 +26650000006 text Returnee ...>".
+FAKE_SMSC_LINE = re.compile(r"Got message \d+: <\S+ (\S+) text (.*)>$")
+# Between phases: the longest wait for the SMSC and the delivery reports, and how long the reports must be still.
+KANNEL_SETTLE_TIMEOUT_SECONDS = 120
+KANNEL_QUIET_SECONDS = 1.0
+HTTP_ACCEPTED = 202
+SINK_COUNT_PATH = SINK_COUNT_BYTES.decode()
 
 
 # -- the workload ------------------------------------------------------------------------------------------------------
@@ -371,12 +400,23 @@ def status_counts(db: Database) -> dict[str, int]:
 
 
 def accepted_count(db: Database) -> int:
-    with db.session() as session:
-        return session.execute(
+    """Messages the provider has taken, read through `progress_reader`: the benchmark polls this every
+    PROGRESS_POLL_SECONDS while the workers send, and must not slow them down by doing so."""
+    with progress_reader(db.url).connect() as connection:
+        return connection.execute(
             sa.select(sa.func.count())
             .select_from(OutboundMessage)
             .where(OutboundMessage.status.in_(ACCEPTED_MESSAGE_STATUSES))
         ).scalar_one()
+
+
+@functools.cache
+def progress_reader(url: str) -> sa.Engine:
+    """A plain engine for the progress polls. The gateway's own engine begins every SQLite transaction with BEGIN
+    IMMEDIATE, the write lock: polled through it 40 times a second, the count held the worker's writes back (SQLite's
+    busy handler sleeps in steps of up to 100 ms), which no production reader does. A plain SQLite connection reads
+    without a lock, beside WAL writers; on PostgreSQL it changes nothing."""
+    return sa.create_engine(url)
 
 
 # -- the two ways of sending -------------------------------------------------------------------------------------------
@@ -541,6 +581,216 @@ def profile_drain(db: Database, workload: Workload, redis_url: str, emulator_url
     return out.getvalue()
 
 
+# -- the Kannel scenario ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KannelBox:
+    """A private Kannel started for the run: bearerbox and smsbox on free loopback ports, Kannel's fake SMSC behind
+    them, and the sink its delivery reports go to."""
+
+    sendsms_url: str
+    admin_url: str
+    sink_url: str
+    fake_log: Path
+
+    def wait_until_idle(self, expected_messages: int, offset: int) -> list[tuple[str, str]]:
+        """Wait until the fake SMSC has printed `expected_messages` since byte `offset` of its log and the delivery
+        reports have stopped, so that no phase pays for the last one's leftovers; the (number, text) pairs it got."""
+        deadline = time.monotonic() + KANNEL_SETTLE_TIMEOUT_SECONDS
+        got: list[tuple[str, str]] = []
+        reports, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            got = fake_smsc_messages(self.fake_log, offset)
+            count = int(requests.get(f"{self.sink_url}{SINK_COUNT_PATH}", timeout=BASELINE_TIMEOUT_SECONDS).text)
+            if count != reports:
+                reports, quiet_since = count, time.monotonic()
+            if len(got) >= expected_messages and time.monotonic() - quiet_since >= KANNEL_QUIET_SECONDS:
+                break
+            time.sleep(PROGRESS_POLL_SECONDS * 4)
+        return got
+
+
+def start_kannel(children: Children, scratch: Path) -> KannelBox:
+    """bearerbox, smsbox and the fake SMSC with the configuration `make dev` uses (devtools.kannel), on free ports,
+    plus the delivery-report sink (bench/sink.py). Waits until the SMSC link is online."""
+    boxes = devtools_kannel.binaries()
+    if boxes is None or not Path(devtools_kannel.FAKESMSC).exists():
+        raise RuntimeError(
+            "the Kannel scenario needs bearerbox, smsbox and fakesmsc (apt-get install kannel kannel-extras)"
+        )
+    sink_port = common.free_port()
+    children.start([sys.executable, str(common.PROJECT_ROOT / "bench" / "sink.py"), str(sink_port)])
+    ports = devtools_kannel.KannelPorts(admin=common.free_port(), smsbox=common.free_port(), sendsms=common.free_port())
+    fake_port = common.free_port()
+    config = devtools_kannel.KannelConfig(
+        scratch / "kannel",
+        ports=ports,
+        fake_links={KANNEL_SMSC_ID: fake_port},
+        sender=devtools_kannel.SENDER,
+        log_level=KANNEL_LOG_LEVEL,
+    )
+    config.write()
+    bearerbox, smsbox = boxes
+    children.start([bearerbox, str(config.path)], log=scratch / "bearerbox.out.log")
+    if not devtools_kannel.wait_for_port(ports.smsbox):
+        raise RuntimeError(f"bearerbox did not start; see {config.directory}/bearerbox.log")
+    children.start([smsbox, str(config.path)], log=scratch / "smsbox.out.log")
+    if not (devtools_kannel.wait_for_port(fake_port) and devtools_kannel.wait_for_port(ports.sendsms)):
+        raise RuntimeError(f"smsbox did not start; see {config.directory}/smsbox.log")
+    fake_log = scratch / "fakesmsc.log"
+    children.start(devtools_kannel.fakesmsc_command(fake_port), log=fake_log)
+    admin_url = f"http://{common.HOST}:{ports.admin}"
+    box = KannelBox(ports.sendsms_url, admin_url, f"http://{common.HOST}:{sink_port}", fake_log)
+    deadline = time.monotonic() + EMULATOR_START_TIMEOUT_SECONDS
+    while KANNEL_ONLINE not in kannel_status(box):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the fake SMSC never came online; see {config.directory}/bearerbox.log")
+        time.sleep(0.1)
+    return box
+
+
+def kannel_status(box: KannelBox) -> str:
+    try:
+        return requests.get(
+            f"{box.admin_url}/status.txt", params={"password": devtools_kannel.PASSWORD}, timeout=1
+        ).text
+    except requests.RequestException:
+        return ""
+
+
+def fake_smsc_messages(log: Path, offset: int) -> list[tuple[str, str]]:
+    """The (number, text) pairs the fake SMSC printed after byte `offset` of its log."""
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        lines = handle.read().decode(errors="replace").splitlines()
+    return [(match[1], match[2]) for match in map(FAKE_SMSC_LINE.search, lines) if match]
+
+
+def kannel_env(env: dict[str, str], box: KannelBox) -> dict[str, str]:
+    """The worker's settings with every number routed to one Kannel route through the run's smsbox, its rate so
+    high it never binds, its delivery reports to the sink."""
+    routed = {
+        **env,
+        "SMS_ROUTES": f"*={KANNEL_ROUTE}",
+        "KANNEL_CALLBACK_URL": box.sink_url,
+        KANNEL_SETTING.format(route=KANNEL_ROUTE.upper(), name="RATE_PER_SECOND"): str(UNLIMITED_RATE_PER_SECOND),
+    }
+    devtools_kannel.route_settings([KANNEL_ROUTE], box.sendsms_url, KANNEL_SMSC_ID, routed)
+    return routed
+
+
+def kannel_baseline(box: KannelBox, pairs: list[tuple[str, str]], settings: Settings) -> float:
+    """The same sendsms requests the gateway's Kannel route makes (same fields, same dlr-url shape), in a plain
+    loop on one keep-alive session; returns the seconds until the last one was answered 202."""
+    [route] = settings.kannel_routes
+    dlr = KannelProvider(route, settings.kannel_callback_url, settings.webhook_token)
+    session = requests.Session()
+    started = time.perf_counter()
+    for index, (phone, text) in enumerate(pairs):
+        params = {
+            "username": route.username,
+            "password": route.password,
+            "to": phone,
+            "text": text,
+            "charset": KANNEL_CHARSET,
+            "dlr-mask": KANNEL_DLR_MASK,
+            "dlr-url": dlr.dlr_url(index + 1),
+            "smsc": route.smsc,
+        }
+        response = session.get(f"{box.sendsms_url}{SENDSMS_PATH}", params=params, timeout=BASELINE_TIMEOUT_SECONDS)
+        if response.status_code != HTTP_ACCEPTED:
+            raise RuntimeError(f"smsbox answered the baseline {response.status_code}: {response.text[:200]}")
+    return time.perf_counter() - started
+
+
+def run_kannel(args, *, children: Children, scratch: Path, redis_url: str) -> ScenarioResult:
+    """Start the private Kannel and run its scenario."""
+    box = start_kannel(children, scratch)
+    print(f"kannel: {args.messages} messages, unique texts, through smsbox {box.sendsms_url}...", flush=True)
+    workload = Workload(args.messages, args.messages)
+    return run_kannel_scenario(workload, args, children=children, scratch=scratch, redis_url=redis_url, box=box)
+
+
+def run_kannel_scenario(
+    workload: Workload, args, *, children: Children, scratch: Path, redis_url: str, box: KannelBox
+) -> ScenarioResult:
+    """Unique texts to N numbers (Kannel's sendsms takes one number a call, so texts do not batch): the plain loop,
+    then the gateway's workers, each phase checked at the fake SMSC (every message once)."""
+    connection = connect(redis_url)
+    connection.flushdb()
+    expected = workload.pairs()
+    notes = []
+
+    offset = box.fake_log.stat().st_size
+    placeholder = worker_env("sqlite://", redis_url, box.sink_url, args.batch_size)
+    cpu = common.MachineCpu()
+    baseline_seconds = kannel_baseline(box, expected, load_settings(kannel_env(placeholder, box)))
+    baseline_busy_cores = cpu.busy_cores()
+    smsc_baseline = smsc_check(box.wait_until_idle(len(expected), offset), expected)
+    if not smsc_baseline["exact"]:
+        notes.append(f"baseline: the SMSC did not receive exactly the {workload.messages} messages")
+
+    offset = box.fake_log.stat().st_size
+    with FreshDatabase(args.database_url, scratch, "kannel") as fresh:
+        db = Database(fresh.url)
+        try:
+            env = kannel_env(worker_env(fresh.url, redis_url, box.sink_url, args.batch_size), box)
+            run = gateway(
+                children,
+                db,
+                workload,
+                workers=args.workers,
+                env=env,
+                connection=connection,
+                log_dir=scratch,
+                timeout=args.timeout,
+            )
+        finally:
+            db.dispose()
+    smsc_gateway = smsc_check(box.wait_until_idle(len(expected), offset), expected)
+    if not smsc_gateway["exact"]:
+        notes.append(f"gateway: the SMSC did not receive exactly the {workload.messages} messages")
+    if run.seconds is None:
+        notes.append(f"gateway: only {run.accepted} of {workload.messages} accepted within {args.timeout:.0f} s")
+
+    baseline_rate = workload.messages / baseline_seconds
+    gateway_rate = workload.messages / run.seconds if run.seconds else None
+    ratio = gateway_rate / baseline_rate if gateway_rate else None
+    return ScenarioResult(
+        name="kannel",
+        database=fresh.kind,
+        messages=workload.messages,
+        distinct_texts=workload.distinct_texts,
+        batch_size=1,
+        provider_calls=workload.messages,
+        baseline_seconds=baseline_seconds,
+        baseline_rate=baseline_rate,
+        baseline_busy_cores=baseline_busy_cores,
+        gateway_seconds=run.seconds,
+        gateway_rate=gateway_rate,
+        ratio=ratio,
+        verdict="PASS" if ratio is not None and ratio >= RATIO_GOAL else "MISS",
+        gateway_run=asdict(run),
+        emulator_baseline=smsc_baseline,
+        emulator_gateway=smsc_gateway,
+        notes=notes,
+    )
+
+
+def smsc_check(got: list[tuple[str, str]], expected: list[tuple[str, str]]) -> dict:
+    """Did the SMSC get exactly the expected (number, text) pairs, each once? The shape of `check_emulator`."""
+    received, wanted = set(got), set(expected)
+    return {
+        "requests": len(got),
+        "messages": len(got),
+        "duplicates": len(got) - len(received),
+        "missing": len(wanted - received),
+        "unexpected": len(received - wanted),
+        "exact": len(got) == len(wanted) and received == wanted,
+    }
+
+
 # -- the run -----------------------------------------------------------------------------------------------------------
 
 
@@ -629,7 +879,10 @@ def run_scenario(
 
 
 def scenarios(args) -> list[tuple[str, Workload]]:
-    """Unique texts and one shared text by default; `--distinct-texts K` runs that one mix instead."""
+    """Unique texts and one shared text by default; `--distinct-texts K` runs that one mix instead; none with
+    `--kannel`, whose scenario is its own (`run_kannel`)."""
+    if args.kannel:
+        return []
     if args.distinct_texts is not None:
         distinct = max(1, min(args.distinct_texts, args.messages))
         return [(f"{distinct}-texts", Workload(args.messages, distinct))]
@@ -716,11 +969,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_worker_options(parser, DEFAULT_SEND_TIMEOUT_SECONDS, "longest wait for the workers per scenario")
     parser.add_argument("--quick", action="store_true", help=f"a smoke run: {QUICK_MESSAGES} messages")
     parser.add_argument("--profile", action="store_true", help="also cProfile one in-process Dispatcher.drain")
+    parser.add_argument(
+        "--kannel",
+        action="store_true",
+        help=f"instead: the Kannel scenario, the gateway through a private bearerbox + smsbox (fake SMSC) vs a plain "
+        f"sendsms loop, unique texts ({KANNEL_MESSAGES} messages unless -n, {QUICK_KANNEL_MESSAGES} with --quick)",
+    )
     args = parser.parse_args(argv)
+    if args.messages is None and args.kannel:
+        args.messages = QUICK_KANNEL_MESSAGES if args.quick else KANNEL_MESSAGES
     if args.messages is None:
         args.messages = QUICK_MESSAGES if args.quick else DEFAULT_MESSAGES
     if not 0 < args.messages < 10**PHONE_DIGITS:
         parser.error(f"-n must be between 1 and {10**PHONE_DIGITS - 1}")
+    if args.kannel and (args.profile or args.distinct_texts is not None):
+        parser.error("--kannel runs its own scenario: no --profile or --distinct-texts with it")
     if args.batch_size < 1 or args.workers < 1:
         parser.error("--batch-size and --workers must be positive")
     return args
@@ -738,6 +1001,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ):
         redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
+        if args.kannel:
+            results.append(run_kannel(args, children=children, scratch=scratch, redis_url=redis_url))
         emulator_url = start_emulator(children, scratch)
         warm_up(emulator_url)
         for name, workload in scenarios(args):

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from devtools.kannel import KannelConfig, KannelPorts
 from tests.servers import free_port
 
 # Seconds Kannel's boxes have to open their ports.
 START_SECONDS = 20
 SENDSMS_USER, SENDSMS_PASSWORD = "gateway", "kannel-test-password"
 SHORT_CODE = "31000"
+# Kannel's most detailed logs: a failing test shows what the boxes did.
+DEBUG_LOG_LEVEL = 0
 
 
 def kannel_binaries() -> tuple[str, str]:
@@ -61,62 +64,17 @@ class Kannel:
         return f"http://127.0.0.1:{self.sendsms_port}"
 
     def write_config(self) -> Path:
-        (self.directory / "store").mkdir(exist_ok=True)
-        links = "".join(
-            f"""
-group = smsc
-smsc = smpp
-smsc-id = {smsc_id}
-allowed-smsc-id = {smsc_id}
-host = 127.0.0.1
-port = {port}
-transceiver-mode = true
-smsc-username = kannel
-smsc-password = secret
-system-type = ""
-reconnect-delay = 1
-enquire-link-interval = 5
-"""
-            for smsc_id, port in self.smscs.items()
+        ports = KannelPorts(admin=self.admin_port, smsbox=self.smsbox_port, sendsms=self.sendsms_port)
+        config = KannelConfig(
+            self.directory,
+            ports=ports,
+            username=SENDSMS_USER,
+            password=SENDSMS_PASSWORD,
+            inbound_url=self.inbound_url,
+            smpp_links=self.smscs,
+            log_level=DEBUG_LOG_LEVEL,
         )
-        config = f"""
-group = core
-admin-port = {self.admin_port}
-admin-password = admin
-smsbox-port = {self.smsbox_port}
-box-allow-ip = 127.0.0.1
-admin-allow-ip = 127.0.0.1
-log-file = "{self.directory}/bearerbox.log"
-log-level = 0
-store-type = file
-store-location = "{self.directory}/store/kannel.store"
-dlr-storage = internal
-sms-resend-retry = -1
-{links}
-group = smsbox
-bearerbox-host = 127.0.0.1
-bearerbox-port = {self.smsbox_port}
-sendsms-port = {self.sendsms_port}
-sendsms-interface = 127.0.0.1
-log-file = "{self.directory}/smsbox.log"
-log-level = 0
-mo-recode = true
-
-group = sendsms-user
-username = {SENDSMS_USER}
-password = {SENDSMS_PASSWORD}
-concatenation = true
-max-messages = 10
-
-group = sms-service
-keyword = default
-catch-all = true
-max-messages = 0
-get-url = "{self.inbound_url}&from=%p&to=%P&text=%a&id=%I&smsc=%i&time=%t"
-"""
-        path = self.directory / "kannel.conf"
-        path.write_text(config)
-        return path
+        return config.write()
 
     def start(self) -> Kannel:
         self.write_config()

@@ -19,6 +19,7 @@ per-message backoff. Each step is one Lua script on Redis's own clock, so worker
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -125,8 +126,15 @@ class CircuitBreaker:
         cooldown_seconds: float,
         probe_timeout_seconds: float,
         route: str = AFRICASTALKING_ROUTE,
+        defer_successes: bool = False,
     ) -> None:
         self.route = route
+        self.redis = connection
+        # The dispatcher's breakers tell Redis of an answered call with the next round trip their process makes
+        # anyway (`tell_with`), instead of one round trip of its own after every call; see `succeeded`.
+        self.defer_successes = defer_successes
+        self._untold = False
+        self._untold_lock = threading.Lock()
         self.key = BREAKER_KEY.format(route=route)
         self.threshold = failures
         self.cooldown = cooldown_seconds
@@ -136,6 +144,7 @@ class CircuitBreaker:
         self._read = connection.register_script(_READ)
 
     def permit(self) -> Permit:
+        self.tell()
         answer = self._permit(keys=[self.key], args=[self.lease, PROBE_POLL_SECONDS])
         answer = answer.decode() if isinstance(answer, bytes) else str(answer)
         if answer == "go":
@@ -148,15 +157,24 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         """The provider answered a call: reset the count, and close the breaker if it was open.
 
-        One round trip per call even when all is well: a success seen by any worker must break another's run of
-        failures, or the breaker would open on failures that were never consecutive."""
+        A success seen by any worker must break another's run of failures, or the breaker would open on failures
+        that were never consecutive. With `defer_successes` the success is noted here and reaches Redis with this
+        process's next round trip: the next call's "call begun" note (`tell_with`), the end of the round, or this
+        breaker's own next step, whichever comes first; so it is never later than one call, and always before
+        this process's next failure. That saves a round trip per provider call."""
+        if self.defer_successes:
+            with self._untold_lock:
+                self._untold = True
+            return
         self._changed(self._record(keys=[self.key], args=[1, self.threshold, self.cooldown, KEY_TTL_SECONDS]))
 
     def failed(self) -> None:
         """A call failed provider-wide (5xx, 429, timeout, connection error)."""
+        self.tell()
         self._changed(self._record(keys=[self.key], args=[0, self.threshold, self.cooldown, KEY_TTL_SECONDS]))
 
     def status(self) -> BreakerStatus:
+        self.tell()
         failures, opened, now = (
             part.decode() if isinstance(part, bytes) else str(part) for part in self._read(keys=[self.key])
         )
@@ -165,6 +183,27 @@ class CircuitBreaker:
         if float(now) < float(opened):
             return BreakerStatus(BreakerState.OPEN, int(failures), float(opened) - float(now))
         return BreakerStatus(BreakerState.HALF_OPEN, int(failures), PROBE_POLL_SECONDS)
+
+    def tell(self) -> None:
+        """Tell Redis of an answered call not told yet, in a round trip of its own (nothing when there is none)."""
+        with self._untold_lock:
+            untold, self._untold = self._untold, False
+        if untold:
+            self._changed(self._record(keys=[self.key], args=[1, self.threshold, self.cooldown, KEY_TTL_SECONDS]))
+
+    def tell_with(self, pipe: redis.client.Pipeline) -> bool:
+        """Queue an answered call not told yet on `pipe`, a pipeline its caller is about to send anyway; True if it
+        did, and the caller then hands that command's answer to `told`."""
+        with self._untold_lock:
+            untold, self._untold = self._untold, False
+        if untold:
+            # EVAL, not the registered script's EVALSHA: a pipeline runs SCRIPT EXISTS first for those, a round trip.
+            pipe.eval(_RECORD, 1, self.key, 1, self.threshold, self.cooldown, KEY_TTL_SECONDS)
+        return untold
+
+    def told(self, answer: bytes | str | None) -> None:
+        """The answer to a success queued by `tell_with`."""
+        self._changed(answer)
 
     def _changed(self, entered: bytes | str | None) -> None:
         entered = entered.decode() if isinstance(entered, bytes) else (entered or "")
@@ -178,10 +217,11 @@ class CircuitBreaker:
 
 
 def route_breakers(
-    connection: redis.Redis, settings: Settings, names: Iterable[str] | None = None
+    connection: redis.Redis, settings: Settings, names: Iterable[str] | None = None, *, defer_successes: bool = False
 ) -> dict[str, CircuitBreaker]:
     """One breaker for each route, by name: `names`, else every route the settings name (Africa's Talking and each
-    Kannel route). The dispatcher asks them before its calls, and the metrics page reports them."""
+    Kannel route). The dispatcher asks them before its calls (`defer_successes`: see `CircuitBreaker.succeeded`),
+    and the metrics page reports them."""
     if names is None:
         names = [AFRICASTALKING_ROUTE, *(route.name for route in settings.kannel_routes)]
     return {
@@ -191,6 +231,7 @@ def route_breakers(
             cooldown_seconds=settings.sms_breaker_cooldown_seconds,
             probe_timeout_seconds=settings.at_timeout_seconds,
             route=name,
+            defer_successes=defer_successes,
         )
         for name in names
     }

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from config.settings import AFRICASTALKING_ROUTE
 from models.messages import MessagePriority, MessageStatus, OutboundMessage
-from notifications.sms.breaker import BreakerState, CircuitBreaker
+from notifications.sms.breaker import BreakerState, BreakerStatus, CircuitBreaker
 from notifications.sms.dispatch import BATCHES_PER_THREAD, Dispatcher
 from notifications.sms.metrics_server import METRICS_PATH, metrics_page
 from notifications.sms.providers.africastalking import AfricasTalkingProvider
@@ -101,6 +101,20 @@ def test_an_outage_stops_the_calls_and_the_first_answered_probe_sends_the_backlo
     assert sorted(sent_to(emulator)) == sorted(phones)
     assert statuses(db) == {MessageStatus.SUBMITTED: MESSAGES}
     assert dispatcher.breakers[AFRICASTALKING_ROUTE].status().state == BreakerState.CLOSED
+
+
+def test_the_answered_calls_of_a_round_reset_another_workers_failures_by_the_rounds_end(db, dispatcher, redis):
+    # The dispatcher tells Redis of answered calls with its next round trip rather than one each: by the end of the
+    # round they must have reached Redis, or another worker's failures would add up across them.
+    other_worker = CircuitBreaker(redis, failures=THRESHOLD, cooldown_seconds=COOLDOWN_SECONDS, probe_timeout_seconds=1)
+    for _ in range(THRESHOLD - 1):
+        other_worker.failed()
+    assert other_worker.status().failures == THRESHOLD - 1
+    queue_texts(db, {next_phone(): f"Payment notice {index}" for index in range(MESSAGES)})
+    assert dispatcher.send_round(MessagePriority.TRANSACTIONAL) > 0
+    assert other_worker.status().failures == 0
+    other_worker.failed()  # one failure after the answered calls: far from the threshold
+    assert other_worker.status() == BreakerStatus(BreakerState.CLOSED, failures=1, retry_in=0.0)
 
 
 def test_the_worker_metrics_page_shows_the_calls_and_the_breaker_changes(dispatcher, db, emulator):
