@@ -33,6 +33,9 @@ NAME_PUNCTUATION = frozenset(" '-.,()")
 CONSENT = "consent"
 # The field of the optional national ID question; typing one is limited per number (menus.actions).
 NATIONAL_ID = "national_id"
+# The draft key set (True) when the registration is for another member of a household phone's household: the
+# questions speak of "their" name, and a dropped draft stays on offer after the phone's first registration.
+HOUSEHOLD = "household"
 
 _YEAR = re.compile(r"[0-9]{4}")
 _SMALL_NUMBER = re.compile(r"[0-9]{1,2}")
@@ -187,6 +190,11 @@ def first_unanswered(answers: Mapping[str, Any]) -> str | None:
         if question.field not in answers:
             return question.field
     return None if answers.get(CONSENT) else CONSENT
+
+
+def for_household(answers: Mapping[str, Any]) -> bool:
+    """Whether the draft is a registration of another member of the caller's household."""
+    return answers.get(HOUSEHOLD) is True
 
 
 def is_complete(answers: Mapping[str, Any]) -> bool:
