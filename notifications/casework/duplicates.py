@@ -18,7 +18,7 @@ from models.held import HeldRegistration, HeldStatus, holder_of, waiting_registr
 from models.messages import MessageKind
 from models.people import Beneficiary
 from models.phone import mask_national_id
-from models.registration import RegistrationError, register_beneficiary
+from models.registration import DEFAULT_MAX_PER_PHONE, RegistrationError, register_beneficiary
 from models.staff import Role
 from notifications.sms.outbox import Recipient, record_owed_message
 
@@ -71,14 +71,27 @@ def _open(session: Session, actor: Actor, held_id: int) -> HeldRegistration:
     return held
 
 
-def register_held(session: Session, actor: Actor, held_id: int, national_id: str | None) -> str:
+def register_held(
+    session: Session,
+    actor: Actor,
+    held_id: int,
+    national_id: str | None,
+    *,
+    max_per_phone: int = DEFAULT_MAX_PER_PHONE,
+) -> str:
     """Register the held registration under `national_id` (corrected; None registers it without one); returns the
-    new reference and owes the confirmation SMS. Audited as `held_registration.register`."""
+    new reference and owes the confirmation SMS. Audited as `held_registration.register`. A phone that has filled
+    up with its household since (`max_per_phone`) is refused with the reason, like any registration."""
     held = _open(session, actor, held_id)
     national_id = (national_id or "").strip().upper() or None
     try:
         registered = register_beneficiary(
-            session, held.phone, held.answers(national_id), held.language, actor=actor.name
+            session,
+            held.phone,
+            held.answers(national_id),
+            held.language,
+            actor=actor.name,
+            max_per_phone=max_per_phone,
         )
     except RegistrationError as exc:
         raise HeldRegistrationError(f"could not register: {exc}") from None

@@ -27,7 +27,7 @@ from models.grants import (
     move_grant,
 )
 from models.messages import MessageKind, OutboundMessage
-from models.people import Beneficiary
+from models.people import Beneficiary, Language
 from models.staff import Role
 from notifications.sms.outbox import owe_message
 from notifications.sms.texts import sms_catalogue
@@ -63,13 +63,16 @@ def change_grant_status(
     if event.to_status not in NOTIFIED_STATUSES:
         return event, None
     beneficiary: Beneficiary = grant.beneficiary
-    language = beneficiary.language or "en"
+    # The person's own language (a phone shared by a household may hold people who read different ones), and
+    # their first name in the text: the phone's other people see whom the notice is about.
+    language = beneficiary.language or Language.ENGLISH
     channel_name = sms_catalogue().get(f"channel.{grant.payment_channel}", language) if grant.payment_channel else ""
     message = owe_message(
         session,
         beneficiary.contact,
         MessageKind.GRANT_NOTICE,
         text_key=f"grant.{event.to_status}",
+        language=language,
         first_name=beneficiary.first_name,
         reference=beneficiary.reference,
         amount=format_maloti(grant.amount),

@@ -9,6 +9,12 @@ points at the person goes: name, village, national ID (cipher and hash), the pho
 that no caller can have, so that the number is a stranger if it dials again), free text in feedback and inbound SMS,
 SMS bodies, payment references and the reasons staff wrote on the grant's events, and the person's USSD state in
 Redis. The audit entry keeps the reference, who, when and why.
+
+A phone shared by a household holds several people, and what belongs to the phone (SMS it sent, call-backs,
+feedback, USSD sessions) cannot be told apart by person. So on a shared phone the export gives the person's own
+record and the SMS that name them (each carries their reference), and leaves out the phone's other data, which is
+the household's; the erasure takes the person and the SMS that name them off the phone (to a tombstone contact of
+their own) and leaves the phone, its history and its USSD state to the others.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import redis
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, false, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from models.actors import Actor
@@ -30,7 +36,7 @@ from models.corrections import ERASED, PERSONAL_ACTIONS, erased_details
 from models.grants import Grant, GrantEvent
 from models.held import HeldRegistration
 from models.messages import DeliveryReport, InboundMessage, MessageStatus, OutboundMessage
-from models.people import Beneficiary, find_beneficiary_by_reference
+from models.people import Beneficiary, Contact, find_beneficiary_by_reference
 from models.reports import AGE_BANDS, LESOTHO
 from models.requests import CallbackRequest, Feedback
 from models.staff import Role
@@ -71,6 +77,21 @@ def is_erased(beneficiary: Beneficiary) -> bool:
     return beneficiary.contact.phone.startswith(ERASED_PHONE_PREFIX)
 
 
+def _is_shared(contact: Contact) -> bool:
+    """Whether others are registered with the person's phone (a household phone)."""
+    return len(contact.beneficiaries) > 1
+
+
+def _messages_of(beneficiary: Beneficiary, shared: bool):
+    """The SMS that are the person's: all of the phone's when they are alone on it, else those that name them
+    (confirmations, grant and payment notices and number moves all carry the reference)."""
+    contact = beneficiary.contact
+    phone_messages = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == contact.phone)
+    if not shared:
+        return phone_messages
+    return and_(phone_messages, OutboundMessage.body.contains(beneficiary.reference, autoescape=True))
+
+
 # --- export --------------------------------------------------------------------------------------------------------
 
 
@@ -94,7 +115,9 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
     beneficiary = _find(session, actor, reference)
     contact = beneficiary.contact
     grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
-    mine = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == contact.phone)
+    shared = _is_shared(contact)
+    mine = _messages_of(beneficiary, shared)
+    phone_only = false() if shared else true()  # the phone's own data, when the person is alone on it
     document = {
         "format": EXPORT_FORMAT,
         "exported_at": _json(utcnow()),
@@ -111,8 +134,10 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
             "year_of_return": beneficiary.year_of_return,
             "household_size": beneficiary.household_size,
             "main_need": beneficiary.main_need,
-            "language": contact.language,
+            "language": beneficiary.language,
             "alerts_on": contact.alerts_on,
+            # Others registered with the same (household) phone; their data and the phone's are not in this export.
+            "others_on_phone": len(contact.beneficiaries) - 1,
             "registered_via": beneficiary.registered_via,
             "registered_at": _json(beneficiary.created_at),
             "consent_at": _json(beneficiary.consent_at),
@@ -126,23 +151,27 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
         ),
         "ussd_sessions": _rows(
             session,
-            select(UssdSessionRecord).where(UssdSessionRecord.phone == contact.phone).order_by(UssdSessionRecord.id),
+            select(UssdSessionRecord)
+            .where(phone_only, UssdSessionRecord.phone == contact.phone)
+            .order_by(UssdSessionRecord.id),
             ("session_id", "status", "network_code", "hops_count", "duration_ms", "ended_at", "recorded_at"),
         ),
         "callbacks": _rows(
             session,
-            select(CallbackRequest).where(CallbackRequest.contact_id == contact.id).order_by(CallbackRequest.id),
+            select(CallbackRequest)
+            .where(phone_only, CallbackRequest.contact_id == contact.id)
+            .order_by(CallbackRequest.id),
             ("topic", "created_at", "handled_at"),
         ),
         "feedback": _rows(
             session,
-            select(Feedback).where(Feedback.contact_id == contact.id).order_by(Feedback.id),
+            select(Feedback).where(phone_only, Feedback.contact_id == contact.id).order_by(Feedback.id),
             ("text", "created_at", "handled_at"),
         ),
         "inbound_sms": _rows(
             session,
             select(InboundMessage)
-            .where(or_(InboundMessage.contact_id == contact.id, InboundMessage.phone == contact.phone))
+            .where(phone_only, or_(InboundMessage.contact_id == contact.id, InboundMessage.phone == contact.phone))
             .order_by(InboundMessage.id),
             ("text", "keyword", "sent_at", "received_at", "handled_at"),
         ),
@@ -216,6 +245,8 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
     beneficiary = _find(session, actor, reference)
     if is_erased(beneficiary):
         raise PrivacyError(f"reference {beneficiary.reference} is already erased")
+    if _is_shared(beneficiary.contact):
+        return _erase_from_shared_phone(session, actor, beneficiary, reason)
     contact = beneficiary.contact
     phone, now = contact.phone, utcnow()
     tombstone = f"{ERASED_PHONE_PREFIX}{contact.id}"
@@ -224,16 +255,8 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
         session.execute(select(UssdSessionRecord.session_id).where(UssdSessionRecord.phone == phone)).scalars()
     )
 
-    registered_at, year_of_birth = _erased_registration(beneficiary.created_at, beneficiary.year_of_birth)
-    beneficiary.full_name = beneficiary.village = ERASED
-    beneficiary.national_id = None  # the hash goes with it
-    beneficiary.year_of_birth = year_of_birth
-    beneficiary.created_at = beneficiary.consent_at = registered_at
+    _erase_record(session, beneficiary)
     contact.phone, contact.alerts_on = tombstone, False
-    grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
-    if grant is not None:
-        grant.payment_reference = None
-        session.execute(update(GrantEvent).where(GrantEvent.grant_id == grant.id).values(reason=None))
 
     mine = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == phone)
     cancelled = session.execute(
@@ -262,3 +285,44 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
     keys = [draft_key(phone), language_key(phone), *(session_key(session_id) for session_id in session_ids)]
     deleted = redis_client.delete(*keys)
     return Erasure(beneficiary.reference, cancelled, cleared, deleted)
+
+
+def _erase_record(session: Session, beneficiary: Beneficiary) -> None:
+    """The person's own row and grant: identifiers go, what the reports count stays."""
+    registered_at, year_of_birth = _erased_registration(beneficiary.created_at, beneficiary.year_of_birth)
+    beneficiary.full_name = beneficiary.village = ERASED
+    beneficiary.national_id = None  # the hash goes with it
+    beneficiary.year_of_birth = year_of_birth
+    beneficiary.created_at = beneficiary.consent_at = registered_at
+    grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
+    if grant is not None:
+        grant.payment_reference = None
+        session.execute(update(GrantEvent).where(GrantEvent.grant_id == grant.id).values(reason=None))
+
+
+def _erase_from_shared_phone(session: Session, actor: Actor, beneficiary: Beneficiary, reason: str) -> Erasure:
+    """Erase one person of a household phone: their record, and the SMS that name them, leave the phone for a
+    tombstone contact of their own; the phone, its other SMS, call-backs, feedback and USSD state stay with the
+    others (they are the household's, and cannot be told apart by person)."""
+    now = utcnow()
+    mine = _messages_of(beneficiary, shared=True)
+    secrets = [beneficiary.national_id, beneficiary.full_name]
+    own = Contact(phone=f"{ERASED_PHONE_PREFIX}pending-{beneficiary.id}", language=beneficiary.language)
+    own.alerts_on = False
+    session.add(own)
+    session.flush()
+    own.phone = tombstone = f"{ERASED_PHONE_PREFIX}{own.id}"
+    cancelled = session.execute(
+        update(OutboundMessage)
+        .where(mine, OutboundMessage.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.CANCELLED, final_at=now, next_attempt_at=None)
+    ).rowcount
+    cleared = session.execute(
+        update(OutboundMessage).where(mine).values(contact_id=own.id, phone=tombstone, body="", last_error=None)
+    ).rowcount
+    _erase_record(session, beneficiary)
+    beneficiary.contact = own
+    _scrub_audit(session, beneficiary.reference, secrets)
+    actor.audit(session, "data.erase", "beneficiary", beneficiary.reference, reason=reason, shared_phone=True)
+    session.flush()
+    return Erasure(beneficiary.reference, cancelled, cleared, 0)
