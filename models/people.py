@@ -17,8 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, bindparam, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, and_, bindparam, func, select
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship, validates
 
 from models.base import Base, TimestampMixin, UtcDateTime
 from models.clock import utcnow
@@ -144,6 +144,19 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"full_name_lower": "gin_trgm_ops"},
 ).ddl_if(dialect="postgresql")
+
+
+def phone_holder(contact_id, *conditions):
+    """A join condition for `Beneficiary`: the first person registered with the phone `contact_id` (a column), among
+    those meeting `conditions` (functions that take an alias of Beneficiary and return a condition on it).
+
+    A household phone holds several people, while its SMS, call-backs and inbox items are the phone's: joined to
+    every person they would be counted, listed or shown once per person. They go with the phone's first registration
+    instead (an indexed look-up of the lowest beneficiary id of the phone).
+    """
+    other = aliased(Beneficiary)
+    first = select(func.min(other.id)).where(other.contact_id == contact_id, *(c(other) for c in conditions))
+    return and_(Beneficiary.contact_id == contact_id, Beneficiary.id == first.scalar_subquery())
 
 
 def first_name_of(full_name: str) -> str:
