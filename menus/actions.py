@@ -31,7 +31,7 @@ from models.people import (
     save_contact_choice,
 )
 from models.phone import mask_phone
-from models.reference import is_valid_reference
+from models.reference import REFERENCE_BODY_DIGITS, is_valid_reference
 from models.registration import (
     AlreadyRegisteredError,
     HouseholdFullError,
@@ -51,6 +51,8 @@ DISPLAY_NAME_MAX_CHARS = 20
 # The longest problem report kept; a USSD answer is far shorter, this only guards the column.
 FEEDBACK_MAX_CHARS = 500
 FEEDBACK_MIN_CHARS = 2
+# Digits of a registration reference (its body and the check digit), as a caller types it on "whose?".
+REFERENCE_LENGTH = REFERENCE_BODY_DIGITS + 1
 
 
 def start_session(hop: Hop) -> None:
@@ -169,6 +171,12 @@ def show_person(hop: Hop, screen: str, person: dict) -> None:
             amount=person.get("amount"),
             channel=person.get("channel"),
         )
+
+
+def looks_like_reference(text: str) -> bool:
+    """Whether `text` is typed as a reference is (its number of digits, spaces allowed), right or mistyped."""
+    digits = "".join(text.split())
+    return digits.isascii() and digits.isdigit() and len(digits) == REFERENCE_LENGTH
 
 
 def person_by_reference(people: list[dict], text: str) -> dict | None:

@@ -314,6 +314,9 @@ class WhoseScreen(MenuScreen):
 
     def answer(self, hop, frame, text):
         if parse_choice(text, len(self.options(hop, frame))) is None:
+            if not actions.looks_like_reference(text):
+                hop.reask("error.invalid_choice")
+                return
             person = actions.person_by_reference(list(frame.args.get("people") or []), text)
             if person is None:
                 hop.reask("error.reference_unknown")
