@@ -307,7 +307,7 @@ def _erase_from_shared_phone(session: Session, actor: Actor, beneficiary: Benefi
     now = utcnow()
     mine = _messages_of(beneficiary, shared=True)
     secrets = [beneficiary.national_id, beneficiary.full_name]
-    own = Contact(phone=f"{ERASED_PHONE_PREFIX}pending-{beneficiary.id}", language=beneficiary.language)
+    own = Contact(phone=f"{ERASED_PHONE_PREFIX}b{beneficiary.id}", language=beneficiary.language)  # until its id
     own.alerts_on = False
     session.add(own)
     session.flush()
