@@ -316,13 +316,18 @@ def _filtered(statement: Select, staff: StaffUser, filters: BeneficiaryFilters) 
     if filters.status:
         conditions.append(Grant.status == filters.status)
     if filters.language:
-        conditions.append(Contact.language == filters.language)
+        conditions.append(_person_language() == filters.language)
     # "Registered between" dates are Lesotho days, as in campaign audiences and reports.
     if filters.registered_from:
         conditions.append(Beneficiary.created_at >= start_of_lesotho_day(filters.registered_from))
     if filters.registered_to:
         conditions.append(Beneficiary.created_at < end_of_lesotho_day(filters.registered_to))
     return statement.where(*conditions)
+
+
+# The language of SMS about the person: their own (several people may share a household phone), else the phone's.
+def _person_language():
+    return func.coalesce(Beneficiary.sms_language, Contact.language)
 
 
 def _rows_statement(staff: StaffUser, filters: BeneficiaryFilters, match) -> Select:
@@ -338,7 +343,7 @@ def _rows_statement(staff: StaffUser, filters: BeneficiaryFilters, match) -> Sel
             Beneficiary.national_id,
             Beneficiary.created_at,
             Contact.phone,
-            Contact.language,
+            _person_language().label("language"),
             Contact.alerts_on,
             Grant.status,
             Grant.amount,
