@@ -127,8 +127,10 @@ def _register_concurrently(db, first_phone, second_phone, *, second_changes=None
             try:
                 with db.connection() as connection:
                     second_answers = answers(**(second_changes if second_changes is not None else changes))
-                    limit = max_per_phone
-                    outcome.append(register_beneficiary(connection, second_phone, second_answers, "en", max_per_phone=limit))
+                    registered = register_beneficiary(
+                        connection, second_phone, second_answers, "en", max_per_phone=max_per_phone
+                    )
+                    outcome.append(registered)
             except Exception as exc:  # the assertion below says which one
                 outcome.append(exc)
 
