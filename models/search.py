@@ -130,6 +130,8 @@ class BeneficiaryRecord:
     ussd_sessions: list[UssdSessionRecord] = field(default_factory=list)
     callbacks: list[CallbackRequest] = field(default_factory=list)
     feedback: list[Feedback] = field(default_factory=list)
+    # Others registered with the same (household) phone: the SMS, call-backs and alerts above are theirs too.
+    others_on_phone: int = 0
 
 
 # --- input ---------------------------------------------------------------------------------------------------------
@@ -449,6 +451,7 @@ def beneficiary_record(session: Session, beneficiary: Beneficiary, limit: int = 
         ussd_sessions=latest(UssdSessionRecord, UssdSessionRecord.phone == phone, UssdSessionRecord.id),
         callbacks=latest(CallbackRequest, CallbackRequest.contact_id == contact_id, CallbackRequest.id),
         feedback=latest(Feedback, Feedback.contact_id == contact_id, Feedback.id),
+        others_on_phone=len(beneficiary.contact.beneficiaries) - 1,
     )
 
 
