@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from models.clock import LESOTHO, end_of_lesotho_day, lesotho_time, lesotho_today, start_of_lesotho_day
 from models.grants import Grant, GrantStatus
 from models.messages import MESSAGE_GROUPS, SENT_GROUPS, MessageGroup, MessageStatus, OutboundMessage
-from models.people import DISTRICTS, Beneficiary, Sex
+from models.people import DISTRICTS, Beneficiary, Sex, phone_holder
 from models.requests import CallbackRequest
 from models.spreadsheet import csv_writer
 from models.staff import Role, StaffUser
@@ -233,7 +233,7 @@ def sms_breakdown(session: Session, filters: Filters) -> dict[Key, SmsFigures]:
     query = (
         select(*columns, OutboundMessage.status, func.count())
         .select_from(OutboundMessage)
-        .outerjoin(Beneficiary, Beneficiary.contact_id == OutboundMessage.contact_id)
+        .outerjoin(Beneficiary, phone_holder(OutboundMessage.contact_id))
         .where(*_in_period(OutboundMessage.created_at, filters), *_in_districts(filters))
         .group_by(*columns, OutboundMessage.status)
     )
@@ -259,7 +259,7 @@ def callbacks_breakdown(session: Session, filters: Filters) -> dict[Key, Callbac
     query = (
         select(*columns, func.count(), func.count(CallbackRequest.handled_at))
         .select_from(CallbackRequest)
-        .outerjoin(Beneficiary, Beneficiary.contact_id == CallbackRequest.contact_id)
+        .outerjoin(Beneficiary, phone_holder(CallbackRequest.contact_id))
         .where(*_in_period(CallbackRequest.created_at, filters), *_in_districts(filters))
         .group_by(*columns)
     )
@@ -392,7 +392,7 @@ def _scoped(query: Select, table, filters: Filters) -> Select:
     query = query.select_from(table)
     if not filters.districts:
         return query
-    return query.join(Beneficiary, Beneficiary.contact_id == table.contact_id).where(*_in_districts(filters))
+    return query.join(Beneficiary, phone_holder(table.contact_id)).where(*_in_districts(filters))
 
 
 # --- report tables -------------------------------------------------------------------------------------------------

@@ -147,34 +147,50 @@ def _language() -> ColumnElement:
     return func.coalesce(Contact.language, Language.ENGLISH.value)
 
 
-def _audience_select(columns: list, audience: Audience, now: datetime, campaign: Campaign | None = None):
-    """SELECT `columns` over contacts (joined to beneficiaries and grants) matching `audience`."""
-    query = select(*columns).select_from(Contact)
-    if audience.registered_only:
-        query = query.join(Beneficiary, Beneficiary.contact_id == Contact.id).join(
-            Grant, Grant.beneficiary_id == Beneficiary.id
-        )
-    else:
-        query = query.outerjoin(Beneficiary, Beneficiary.contact_id == Contact.id)
+def _person_conditions(audience: Audience, now: datetime, person, grant) -> list:
+    """What the audience asks of a person and their grant (`person`, `grant`: the tables or aliases of them)."""
     conditions = []
     if audience.districts:
-        conditions.append(Beneficiary.district.in_(audience.districts))
+        conditions.append(person.district.in_(audience.districts))
     if audience.sexes:
-        conditions.append(Beneficiary.sex.in_(audience.sexes))
+        conditions.append(person.sex.in_(audience.sexes))
     if audience.grant_statuses:
-        conditions.append(Grant.status.in_(audience.grant_statuses))
-    if audience.languages:
-        conditions.append(_language().in_(audience.languages))
+        conditions.append(grant.status.in_(audience.grant_statuses))
     year = lesotho_time(now).year
     if audience.age_min is not None:
-        conditions.append(Beneficiary.year_of_birth <= year - audience.age_min)
+        conditions.append(person.year_of_birth <= year - audience.age_min)
     if audience.age_max is not None:
-        conditions.append(Beneficiary.year_of_birth >= year - audience.age_max)
+        conditions.append(person.year_of_birth >= year - audience.age_max)
     # Registration dates are Lesotho days, as in the beneficiary list and the reports.
     if audience.registered_from:
-        conditions.append(Beneficiary.created_at >= start_of_lesotho_day(audience.registered_from))
+        conditions.append(person.created_at >= start_of_lesotho_day(audience.registered_from))
     if audience.registered_to:
-        conditions.append(Beneficiary.created_at < end_of_lesotho_day(audience.registered_to))
+        conditions.append(person.created_at < end_of_lesotho_day(audience.registered_to))
+    return conditions
+
+
+def _audience_select(columns: list, audience: Audience, now: datetime, campaign: Campaign | None = None):
+    """SELECT `columns` over contacts (joined to beneficiaries and grants) matching `audience`.
+
+    One row per phone: a household phone where several people match gets one SMS, whose placeholders are those of
+    the first of them to have registered (the phone is one inbox, and the programme pays for every SMS).
+    """
+    other, other_grant = aliased(Beneficiary), aliased(Grant)
+    first_match = (
+        select(func.min(other.id))
+        .join(other_grant, other_grant.beneficiary_id == other.id)
+        .where(other.contact_id == Contact.id, *_person_conditions(audience, now, other, other_grant))
+        .scalar_subquery()
+    )
+    one_person = and_(Beneficiary.contact_id == Contact.id, Beneficiary.id == first_match)
+    query = select(*columns).select_from(Contact)
+    if audience.registered_only:
+        query = query.join(Beneficiary, one_person).join(Grant, Grant.beneficiary_id == Beneficiary.id)
+    else:
+        query = query.outerjoin(Beneficiary, one_person)
+    conditions = _person_conditions(audience, now, Beneficiary, Grant)
+    if audience.languages:
+        conditions.append(_language().in_(audience.languages))
     if campaign is not None and campaign.series_message_key:
         # The COVID series: each message at most once per person, across every run of the series.
         earlier = aliased(Campaign)
