@@ -250,6 +250,7 @@ class Settings:
     keyword_replies_per_hour: int = 3  # answers to HELP/STOP/START (and Sesotho) one number gets in an hour
     open_callbacks_per_number: int = 1  # call-back requests one number can have waiting for staff
     checkin_reminder_days: int = 3  # days after a check-in is sent when its one reminder goes (0: none); per check-in
+    max_beneficiaries_per_phone: int = 4  # people one (shared household) phone number can register
     grant_max_amount: Decimal = Decimal("10000")  # largest grant in maloti; a larger amount is refused
     grant_four_eyes: bool = True  # who approved a grant's amount cannot schedule its payment; unset: production only
     sms_routes: tuple[tuple[str, str], ...] = ((ANY_NUMBER, AFRICASTALKING_ROUTE),)  # network/prefix/* → route
@@ -309,6 +310,7 @@ _PARSERS = {
     "keyword_replies_per_hour": _int,
     "open_callbacks_per_number": _int,
     "checkin_reminder_days": _int,
+    "max_beneficiaries_per_phone": _int,
     "grant_max_amount": _amount,
     "grant_four_eyes": _bool,
     "sms_routes": _sms_routes,
@@ -383,6 +385,8 @@ def _check(settings: Settings) -> None:
             "COVID_TIPS_SMS_PER_DAY, KEYWORD_REPLIES_PER_HOUR, OPEN_CALLBACKS_PER_NUMBER and"
             " NATIONAL_ID_ATTEMPTS_PER_DAY and LOGIN_ATTEMPTS_PER_* must not be negative"
         )
+    if settings.max_beneficiaries_per_phone < 1:
+        raise SettingsError("MAX_BENEFICIARIES_PER_PHONE must be at least 1")
     if settings.staff_session_max_hours < 1:
         raise SettingsError("STAFF_SESSION_MAX_HOURS must be at least 1")
     if settings.log_format not in LOG_FORMATS:

@@ -12,9 +12,16 @@ import logging
 from config.metrics import CHANNEL_USSD, REGISTRATIONS
 from menus.checkin import find_open_checkin
 from menus.hop import Hop
-from menus.registration import CONSENT, QUESTIONS, first_unanswered, is_complete, to_registration_answers
+from menus.registration import (
+    CONSENT,
+    QUESTIONS,
+    first_unanswered,
+    for_household,
+    is_complete,
+    to_registration_answers,
+)
 from models.actors import Actor
-from models.grants import format_maloti, grant_summary
+from models.grants import GrantSummary, format_maloti, grant_summaries
 from models.held import hold_registration
 from models.messages import MessageKind, MessagePriority
 from models.people import (
@@ -22,11 +29,18 @@ from models.people import (
     contact_alerts_on,
     contact_id,
     contact_language,
-    registered_reference,
+    first_name_of,
+    household_members,
     save_contact_choice,
 )
 from models.phone import mask_phone
-from models.registration import AlreadyRegisteredError, NationalIdTakenError, RegistrationError
+from models.reference import REFERENCE_BODY_DIGITS, is_valid_reference
+from models.registration import (
+    AlreadyRegisteredError,
+    HouseholdFullError,
+    NationalIdTakenError,
+    RegistrationError,
+)
 from models.requests import ErasureChannel, add_callback_request, add_feedback, ask_for_erasure, count_open_callbacks
 from notifications.casework.registration import register_beneficiary_for
 from notifications.sms.number_limits import CALLBACK, COVID_TIPS, NATIONAL_ID_ATTEMPT
@@ -40,6 +54,8 @@ DISPLAY_NAME_MAX_CHARS = 20
 # The longest problem report kept; a USSD answer is far shorter, this only guards the column.
 FEEDBACK_MAX_CHARS = 500
 FEEDBACK_MIN_CHARS = 2
+# Digits of a registration reference (its body and the check digit), as a caller types it on "whose?".
+REFERENCE_LENGTH = REFERENCE_BODY_DIGITS + 1
 
 
 def start_session(hop: Hop) -> None:
@@ -77,36 +93,105 @@ def set_language(hop: Hop, language: str) -> None:
 
 
 def _offer_unfinished_registration(hop: Hop) -> None:
-    """A draft left by a dropped session is offered again, unless the number has registered since."""
+    """A draft left by a dropped session is offered again, unless it cannot be finished any more: the number has
+    registered since (a draft for oneself), or the phone has since filled up (a draft for a household member)."""
     if not hop.draft.answers:
         return
     with hop.database.connection() as db:
-        registered = registered_reference(db, hop.phone) is not None
-    if registered:
+        registered = len(household_members(db, hop.phone))
+    if registered and (not for_household(hop.draft.answers) or registered >= _household_limit(hop)):
         hop.draft.clear()
         return
     hop.push("resume")
 
 
+def _household_limit(hop: Hop) -> int:
+    return hop.settings.max_beneficiaries_per_phone
+
+
+def _person(summary: GrantSummary) -> dict:
+    """One person of a phone as the screens need them, kept in the session so that choosing costs no query."""
+    return {
+        "reference": summary.reference,
+        "first_name": first_name_of(summary.full_name)[:DISPLAY_NAME_MAX_CHARS],
+        "full_name": summary.full_name,
+        "district": summary.district,
+        "status": summary.status,
+        "amount": format_maloti(summary.amount) if summary.amount is not None else None,
+        "channel": summary.payment_channel,
+    }
+
+
 def start_registration(hop: Hop) -> None:
-    """`1 Register`: a registered number sees its details; an unfinished draft is offered; else the first question."""
+    """`1 Register`: a registered number is asked whether the registration is for the caller (their details) or for
+    someone else in the household; an unfinished draft is offered; else the first question."""
     with hop.database.connection() as db:
-        summary = grant_summary(db, hop.phone)
-    if summary is not None:
-        if hop.draft.answers:
-            hop.draft.clear()
-        hop.push(
-            "details",
-            reference=summary.reference,
-            full_name=summary.full_name,
-            district=summary.district,
-            status=summary.status,
-        )
+        people = [_person(summary) for summary in grant_summaries(db, hop.phone)]
+    if people:
+        if hop.draft.answers and not for_household(hop.draft.answers):
+            hop.draft.clear()  # a draft for oneself, and oneself is registered now
+        hop.push("register_whom", people=people)
         return
     if hop.draft.answers:
         hop.push("resume")
     else:
         hop.push("question", field=QUESTIONS[0].field)
+
+
+def show_own_details(hop: Hop, people: list[dict]) -> None:
+    """ "For yourself": the caller's details; on a household phone, after they choose their name."""
+    if len(people) == 1:
+        show_person(hop, "details", people[0])
+    else:
+        hop.push("whose", people=people, purpose="details")
+
+
+def start_household_registration(hop: Hop, people: list[dict]) -> None:
+    """ "For someone in your household": a registration of another person, unless the phone is full (the limit is
+    checked again when the registration is written)."""
+    if len(people) >= _household_limit(hop):
+        hop.push("household_full", limit=_household_limit(hop))
+        return
+    if for_household(hop.draft.answers):
+        hop.push("resume")
+        return
+    hop.draft.clear()
+    hop.push("question", field=QUESTIONS[0].field, household=True)
+
+
+def show_person(hop: Hop, screen: str, person: dict) -> None:
+    """The details (`details`) or the grant status (`status`) of one person on the phone."""
+    if screen == "details":
+        hop.push(
+            "details",
+            reference=person.get("reference"),
+            full_name=person.get("full_name"),
+            district=person.get("district"),
+            status=person.get("status"),
+        )
+    else:
+        hop.push(
+            "status",
+            reference=person.get("reference"),
+            status=person.get("status"),
+            amount=person.get("amount"),
+            channel=person.get("channel"),
+        )
+
+
+def looks_like_reference(text: str) -> bool:
+    """Whether `text` is typed as a reference is (its number of digits, spaces allowed), right or mistyped."""
+    digits = "".join(text.split())
+    return digits.isascii() and digits.isdigit() and len(digits) == REFERENCE_LENGTH
+
+
+def person_by_reference(people: list[dict], text: str) -> dict | None:
+    """The person on this phone whose reference `text` is; None for anything else, a stranger's reference included:
+    a phone sees only the people registered with it."""
+    reference = "".join(text.split())
+    if not is_valid_reference(reference):
+        return None
+    return next((person for person in people if person.get("reference") == reference), None)
 
 
 def continue_registration(hop: Hop) -> None:
@@ -121,8 +206,13 @@ def continue_registration(hop: Hop) -> None:
 
 
 def restart_registration(hop: Hop) -> None:
+    """Clear the answers; a registration for a household member stays one."""
+    household = for_household(hop.draft.answers)
     hop.draft.clear()
-    hop.replace("question", field=QUESTIONS[0].field)
+    if household:
+        hop.replace("question", field=QUESTIONS[0].field, household=True)
+    else:
+        hop.replace("question", field=QUESTIONS[0].field)
 
 
 def decline_consent(hop: Hop) -> None:
@@ -149,11 +239,17 @@ def submit_registration(hop: Hop) -> None:
                 phone=hop.phone,
                 language=hop.language,
                 consent=ConsentChannel.USSD,
+                max_per_phone=_household_limit(hop),
             )
     except AlreadyRegisteredError as already:
-        # Another session of the same number won the race; show the reference it got.
+        # This person is on the phone already (registered twice, or another session won the race): their reference.
         hop.draft.clear()
-        hop.end("registration.already", reference=already.reference)
+        first_name = first_name_of(str(answers.get("full_name", "")))[:DISPLAY_NAME_MAX_CHARS]
+        hop.end("registration.already", first_name=first_name, reference=already.reference)
+        return
+    except HouseholdFullError as full:
+        hop.draft.clear()
+        hop.end("registration.household_full", limit=full.limit)
         return
     except NationalIdTakenError:
         _hold_registration(hop)
@@ -193,18 +289,15 @@ def allow_national_id_attempt(hop: Hop) -> bool:
 
 
 def show_status(hop: Hop) -> None:
+    """`2 Grant status`: the one person's status, or on a household phone "whose?" first."""
     with hop.database.connection() as db:
-        summary = grant_summary(db, hop.phone)
-    if summary is None:
+        people = [_person(summary) for summary in grant_summaries(db, hop.phone)]
+    if not people:
         hop.push("not_registered")
-        return
-    hop.push(
-        "status",
-        reference=summary.reference,
-        status=summary.status,
-        amount=format_maloti(summary.amount) if summary.amount is not None else None,
-        channel=summary.payment_channel,
-    )
+    elif len(people) == 1:
+        show_person(hop, "status", people[0])
+    else:
+        hop.push("whose", people=people, purpose="status")
 
 
 def show_alerts(hop: Hop) -> None:

@@ -146,6 +146,9 @@ def move_to_new_number(
     with the registration, so the next dial from it is a stranger's, and its Redis draft and language copy go. A
     contact the new number had (it dialled once, or texted) is folded into the registration's. SMS still queued
     go to the new number. The caller commits, then kicks the transactional queue.
+
+    On a household phone only this person moves, to a number of their own: the others keep the old number, with
+    its history, queued SMS and alerts choice. A number where someone is registered is refused either way.
     """
     try:
         check = IdentityCheck(check)
@@ -168,25 +171,27 @@ def move_to_new_number(
     old_phone = contact.phone
     if new_phone == old_phone:
         raise CorrectionError("the new number is the number on record")
-    _free_number(session, contact, new_phone)
-    session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.contact_id == contact.id, OutboundMessage.status == MessageStatus.QUEUED)
-        .values(phone=new_phone)
-        .execution_options(synchronize_session=False)
-    )
-    contact.phone = new_phone
-    session.flush()
-    language = contact.language
+    other = find_contact(session, new_phone)
+    if other is not None and other.beneficiaries:
+        # A typo in the new number must not hand a person's notices to a stranger's phone.
+        registered = ", ".join(person.reference for person in other.beneficiaries)
+        raise CorrectionError(f"{new_phone} is the number of another registration ({registered})")
+    if len(contact.beneficiaries) == 1:
+        _move_the_phone(session, contact, other, new_phone)
+        new_contact = contact
+    else:
+        new_contact = _move_the_person(session, beneficiary, other, new_phone)
+    language = beneficiary.language
     notices = (
         owe_message(
             session, Recipient(old_phone, None, language), MessageKind.NUMBER_MOVED, text_key="number_moved.old"
         ),
         owe_message(
             session,
-            contact,
+            new_contact,
             MessageKind.NUMBER_MOVED,
             text_key="number_moved.new",
+            language=language,
             first_name=beneficiary.first_name,
             reference=beneficiary.reference,
         ),
@@ -217,19 +222,21 @@ def _give_first_number(
     """A person registered without a phone now has one: the number's contact (created, or the one it has from a
     dial) becomes theirs, with the language the officer recorded, and from now on their notices are sent."""
     contact = find_contact(session, new_phone)
-    if contact is not None and contact.beneficiary is not None:
-        raise CorrectionError(f"{new_phone} is the number of another registration ({contact.beneficiary.reference})")
+    if contact is not None and contact.beneficiaries:
+        registered = ", ".join(person.reference for person in contact.beneficiaries)
+        raise CorrectionError(f"{new_phone} is the number of another registration ({registered})")
     if contact is None:
-        contact = Contact(phone=new_phone)
+        contact = Contact(phone=new_phone, alerts_on=True)
         session.add(contact)
     contact.language = beneficiary.own_language or contact.language
-    beneficiary.contact, beneficiary.own_language = contact, None
+    beneficiary.contact = contact
     session.flush()
     notice = owe_message(
         session,
         contact,
         MessageKind.NUMBER_MOVED,
         text_key="number_moved.new",
+        language=beneficiary.language,
         first_name=beneficiary.first_name,
         reference=beneficiary.reference,
     )
@@ -247,13 +254,35 @@ def _give_first_number(
     return NumberMove(beneficiary.reference, (notice,))
 
 
-def _free_number(session: Session, contact: Contact, new_phone: str) -> None:
-    """Free `new_phone` for `contact`: refused when someone is registered with it, else its contact is folded in."""
-    other = find_contact(session, new_phone)
+def _move_the_phone(session: Session, contact: Contact, other: Contact | None, new_phone: str) -> None:
+    """The person is alone on the number: the contact moves with them (history, alerts), folding in a contact the
+    new number had without anyone registered (it dialled once, or texted)."""
+    if other is not None:
+        _fold_in(session, contact, other)
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.contact_id == contact.id, OutboundMessage.status == MessageStatus.QUEUED)
+        .values(phone=new_phone)
+        .execution_options(synchronize_session=False)
+    )
+    contact.phone = new_phone
+    session.flush()
+
+
+def _move_the_person(session: Session, beneficiary: Beneficiary, other: Contact | None, new_phone: str) -> Contact:
+    """The person leaves a household phone for a number of their own: only their registration changes number. A
+    contact the new number had (nobody registered with it) becomes theirs, with its history and alerts choice."""
     if other is None:
-        return
-    if other.beneficiary is not None:
-        raise CorrectionError(f"{new_phone} is the number of another registration ({other.beneficiary.reference})")
+        other = Contact(phone=new_phone, language=beneficiary.language, alerts_on=True)
+        session.add(other)
+        session.flush()
+    beneficiary.contact = other
+    session.flush()
+    return other
+
+
+def _fold_in(session: Session, contact: Contact, other: Contact) -> None:
+    """Fold `other` (a number nobody is registered with) into `contact`."""
     for table in (OutboundMessage, InboundMessage, CallbackRequest, Feedback, ErasureRequest):
         session.execute(
             update(table)

@@ -25,6 +25,9 @@ from models.answers import (
 
 # The one question whose options are names, shown as they are in both languages.
 DISTRICT = "district"
+# The draft key set (True) when the registration is for another member of a household phone's household: the
+# questions speak of "their" name, and a dropped draft stays on offer after the phone's first registration.
+HOUSEHOLD = "household"
 
 __all__ = [
     "CONSENT",
@@ -110,6 +113,11 @@ def first_unanswered(answers: Mapping[str, Any]) -> str | None:
         if question.field not in answers:
             return question.field
     return None if answers.get(CONSENT) else CONSENT
+
+
+def for_household(answers: Mapping[str, Any]) -> bool:
+    """Whether the draft is a registration of another member of the caller's household."""
+    return answers.get(HOUSEHOLD) is True
 
 
 def is_complete(answers: Mapping[str, Any]) -> bool:

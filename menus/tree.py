@@ -18,12 +18,14 @@ from menus import actions, checkin
 from menus.hop import Hop, Screen
 from menus.registration import (
     CONSENT,
+    HOUSEHOLD,
     NATIONAL_ID,
     QUESTIONS,
     QUESTIONS_BY_FIELD,
     InvalidAnswer,
     Question,
     answer_question,
+    for_household,
     parse_choice,
 )
 from menus.session import Frame
@@ -42,6 +44,7 @@ END_TEXTS = frozenset(
         "registration.already",
         "registration.failed",
         "registration.held",
+        "registration.household_full",
         "contact.callback_thanks",
         "contact.callback_open",
         "contact.problem_thanks",
@@ -146,6 +149,15 @@ class ResumeScreen(MenuScreen):
         ]
 
 
+# Questions asked otherwise when the registration is for another member of the household (their name, their consent).
+HOUSEHOLD_PROMPTS = {QUESTIONS[0].prompt: "registration.full_name_household"}
+
+
+def _for_household(hop: Hop, frame: Frame) -> bool:
+    """A household member's registration: marked in the draft, or (before the first answer) on the first question."""
+    return for_household(hop.draft.answers) or frame.args.get(HOUSEHOLD) is True
+
+
 class QuestionScreen(Screen):
     """One registration question; `frame.args["field"]` says which."""
 
@@ -158,7 +170,10 @@ class QuestionScreen(Screen):
             f"{number} {choice.label if choice.literal else hop.t(choice.label)}"
             for number, choice in enumerate(question.choices, start=1)
         ]
-        return [hop.t(question.prompt), *options]
+        prompt = question.prompt
+        if _for_household(hop, frame):
+            prompt = HOUSEHOLD_PROMPTS.get(prompt, prompt)
+        return [hop.t(prompt), *options]
 
     def answer(self, hop, frame, text):
         question = self.question(frame)
@@ -170,14 +185,14 @@ class QuestionScreen(Screen):
         if question.field == NATIONAL_ID and not actions.allow_national_id_attempt(hop):
             hop.reask("error.national_id_limit")
             return
-        self._store(hop, question, value)
+        self._store(hop, frame, question, value)
 
     def skip(self, hop, frame):
         question = self.question(frame)
         if not question.optional:
             hop.reask("error.invalid_choice")
             return
-        self._store(hop, question, None)
+        self._store(hop, frame, question, None)
 
     def back(self, hop, frame):
         index = QUESTIONS.index(self.question(frame))
@@ -187,7 +202,9 @@ class QuestionScreen(Screen):
             hop.replace("question", field=QUESTIONS[index - 1].field)
 
     @staticmethod
-    def _store(hop: Hop, question: Question, value: Any) -> None:
+    def _store(hop: Hop, frame: Frame, question: Question, value: Any) -> None:
+        if frame.args.get(HOUSEHOLD) is True and not for_household(hop.draft.answers):
+            hop.draft.set(HOUSEHOLD, True)
         hop.draft.set(question.field, value)
         # A changed answer can make a later one wrong (a year of return before the new year of birth): ask it again.
         for dependent in question.invalidates:
@@ -201,6 +218,9 @@ class QuestionScreen(Screen):
 
 class ConsentScreen(MenuScreen):
     title = "registration.consent"
+
+    def title_lines(self, hop, frame):
+        return [hop.t("registration.consent_household" if _for_household(hop, frame) else self.title)]
 
     def options(self, hop, frame):
         return [Option("registration.agree", self._agree), Option("registration.disagree", actions.decline_consent)]
@@ -261,6 +281,69 @@ class DetailsScreen(InformationScreen):
                 status=_grant_status_label(hop, args.get("status")),
             )
         ]
+
+
+class RegisterWhomScreen(MenuScreen):
+    """`1 Register` on a phone that has a registration: for the caller (their details) or a household member."""
+
+    title = "registration.whom"
+
+    def options(self, hop, frame):
+        people = list(frame.args.get("people") or [])
+        return [
+            Option("registration.whom_self", partial(actions.show_own_details, people=people)),
+            Option("registration.whom_household", partial(actions.start_household_registration, people=people)),
+        ]
+
+
+class WhoseScreen(MenuScreen):
+    """A household phone's people by first name, for grant status ("whose?") or one's own details; typing a
+    reference of someone on the phone works too (two people may share a first name)."""
+
+    def title_lines(self, hop, frame):
+        return [hop.t("whose.details" if frame.args.get("purpose") == "details" else "whose.status")]
+
+    def options(self, hop, frame):
+        people = list(frame.args.get("people") or [])
+        target = "details" if frame.args.get("purpose") == "details" else "status"
+        first_names = [str(person.get("first_name", "-")) for person in people]
+        return [
+            Option(
+                _person_label(person, first_names),
+                partial(actions.show_person, screen=target, person=person),
+                literal=True,
+            )
+            for person in people
+        ]
+
+    def answer(self, hop, frame, text):
+        if parse_choice(text, len(self.options(hop, frame))) is None:
+            if not actions.looks_like_reference(text):
+                hop.reask("error.invalid_choice")
+                return
+            person = actions.person_by_reference(list(frame.args.get("people") or []), text)
+            if person is None:
+                hop.reask("error.reference_unknown")
+                return
+            target = "details" if frame.args.get("purpose") == "details" else "status"
+            actions.show_person(hop, target, person)
+            return
+        super().answer(hop, frame, text)
+
+
+def _person_label(person: dict, first_names: list[str]) -> str:
+    """The first name; when two on the phone share it, the full name (as much as a screen line holds)."""
+    first_name = str(person.get("first_name", "-"))
+    if first_names.count(first_name) > 1:
+        return str(person.get("full_name", first_name))[: actions.DISPLAY_NAME_MAX_CHARS]
+    return first_name
+
+
+class HouseholdFullScreen(InformationScreen):
+    """A household member's registration refused: the phone holds MAX_BENEFICIARIES_PER_PHONE people already."""
+
+    def content(self, hop, frame):
+        return [hop.t("registration.household_full", limit=frame.args.get("limit", "-"))]
 
 
 class StatusScreen(InformationScreen):
@@ -362,6 +445,9 @@ SCREENS: dict[str, Screen] = {
     "consent": ConsentScreen(),
     "confirm": ConfirmScreen(),
     "details": DetailsScreen(),
+    "register_whom": RegisterWhomScreen(),
+    "whose": WhoseScreen(),
+    "household_full": HouseholdFullScreen(),
     "status": StatusScreen(),
     "not_registered": NotRegisteredScreen(),
     "covid": CovidScreen(),

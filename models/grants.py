@@ -211,6 +211,7 @@ _SUMMARY = (
     .join_from(_beneficiaries, _contacts)
     .outerjoin(_grants, _grants.c.beneficiary_id == _beneficiaries.c.id)
     .where(_contacts.c.phone == bindparam("phone"))
+    .order_by(_beneficiaries.c.id)
 )
 
 
@@ -239,10 +240,10 @@ class GrantSummary:
     payment_channel: str | None
 
 
-def grant_summary(db: Executor, phone: str) -> GrantSummary | None:
-    """The beneficiary registered with `phone` and its grant, in one query; None for a number not registered."""
-    row = db.execute(_SUMMARY, {"phone": phone}).first()
-    return GrantSummary(*row) if row is not None else None
+def grant_summaries(db: Executor, phone: str) -> list[GrantSummary]:
+    """Everyone registered with `phone` (several on a household phone), each with their grant, in registration
+    order, in one query; empty for a number not registered."""
+    return [GrantSummary(*row) for row in db.execute(_SUMMARY, {"phone": phone})]
 
 
 def move_grant(

@@ -19,7 +19,7 @@ from models.base import Base, TimestampMixin, UtcDateTime
 from models.clock import utcnow
 from models.crypto import EncryptedText, national_id_digest
 from models.db import Executor
-from models.people import NATIONAL_ID_HASH_LENGTH, Beneficiary, Contact, save_contact_choice
+from models.people import NATIONAL_ID_HASH_LENGTH, Beneficiary, Contact, registering_contact_id
 from models.registration import RegistrationAnswers
 
 
@@ -94,7 +94,7 @@ def _new_held():
 def hold_registration(db: Executor, phone: str, answers: RegistrationAnswers, language: str) -> int:
     """Keep a registration whose national ID is taken for staff (one Core insert); returns its id. The caller
     consented, so the answers may be kept; the caller commits."""
-    contact_id = save_contact_choice(db, phone, language=language)
+    contact_id = registering_contact_id(db, phone, language)
     now = utcnow()
     row = {
         "contact_id": contact_id,

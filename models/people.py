@@ -3,16 +3,22 @@
 A number that dials once and chooses a language becomes a contact, with its language and alerts choice, whether or
 not it registers; a registration adds a beneficiary to that contact. Language and alerts are thus stored once, and
 `STOP` by SMS or the USSD alerts menu works for every number.
+
+One phone often serves a household: a contact holds up to `MAX_BENEFICIARIES_PER_PHONE` beneficiaries
+(`models.registration`), each with their own reference, grant and SMS language (`Beneficiary.language`: SMS about
+that person are in it). The contact's language is the menu language of whoever dials, and alerts are the phone's:
+a STOP stops bulk SMS to the phone, for everyone on it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, bindparam, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, and_, bindparam, func, select
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship, validates
 
 from models.base import Base, TimestampMixin, UtcDateTime
 from models.clock import utcnow
@@ -75,7 +81,8 @@ class Contact(TimestampMixin, Base):
     phone: Mapped[str] = mapped_column(String(16), unique=True)  # E.164
     language: Mapped[str | None] = mapped_column(String(2))  # None until the number chooses
     alerts_on: Mapped[bool] = mapped_column(Boolean, default=True)
-    beneficiary: Mapped[Beneficiary | None] = relationship(back_populates="contact")
+    # In registration order; a household phone holds several (MAX_BENEFICIARIES_PER_PHONE).
+    beneficiaries: Mapped[list[Beneficiary]] = relationship(back_populates="contact", order_by="Beneficiary.id")
 
     def __repr__(self) -> str:
         return f"<Contact id={self.id} language={self.language}>"
@@ -85,9 +92,10 @@ class Beneficiary(TimestampMixin, Base):
     __tablename__ = "beneficiaries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # None for a person without a phone, registered in person by an officer: nothing can be sent to them, and the
-    # notices they are owed are kept as unsent (models.notices).
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    # Several on a household phone (MAX_BENEFICIARIES_PER_PHONE). None for a person without a phone, registered in
+    # person by an officer: nothing can be sent to them, and the notices they are owed are kept as unsent
+    # (models.notices).
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
     full_name: Mapped[str] = mapped_column(String(120))
     sex: Mapped[str] = mapped_column(String(8))
@@ -106,11 +114,12 @@ class Beneficiary(TimestampMixin, Base):
     consent_channel: Mapped[str] = mapped_column(String(16), default=ConsentChannel.USSD)
     consent_recorded_by: Mapped[str | None] = mapped_column(String(120))  # the officer who heard consent in person
     registered_via: Mapped[str] = mapped_column(String(8), default="ussd")  # ussd, console or api
-    # The language of a person without a phone, as the officer recorded it. With a phone, the contact's language is
-    # the person's (the USSD language screen changes it), and this stays None.
+    # The person's own language: SMS about them (grant and payment notices) are written in it, and for a person
+    # without a phone the notices kept as unsent too. The phone's menu language is the contact's, chosen by whoever
+    # dials. None only for rows older than household phones: the contact's then.
     own_language: Mapped[str | None] = mapped_column("language", String(2))
 
-    contact: Mapped[Contact | None] = relationship(back_populates="beneficiary", lazy="joined")
+    contact: Mapped[Contact | None] = relationship(back_populates="beneficiaries", lazy="joined")
     grant: Mapped[Grant] = relationship(back_populates="beneficiary", uselist=False)  # noqa: F821
 
     @validates("national_id")
@@ -125,7 +134,10 @@ class Beneficiary(TimestampMixin, Base):
 
     @property
     def language(self) -> str | None:
-        return self.contact.language if self.contact is not None else self.own_language
+        """The language SMS about this person are written in: their own, else the phone's."""
+        if self.own_language is not None or self.contact is None:
+            return self.own_language
+        return self.contact.language
 
     @property
     def alerts_on(self) -> bool:
@@ -150,6 +162,19 @@ Index(
 ).ddl_if(dialect="postgresql")
 
 
+def phone_holder(contact_id, *conditions):
+    """A join condition for `Beneficiary`: the first person registered with the phone `contact_id` (a column), among
+    those meeting `conditions` (functions that take an alias of Beneficiary and return a condition on it).
+
+    A household phone holds several people, while its SMS, call-backs and inbox items are the phone's: joined to
+    every person they would be counted, listed or shown once per person. They go with the phone's first registration
+    instead (an indexed look-up of the lowest beneficiary id of the phone).
+    """
+    other = aliased(Beneficiary)
+    first = select(func.min(other.id)).where(other.contact_id == contact_id, *(c(other) for c in conditions))
+    return and_(Beneficiary.contact_id == contact_id, Beneficiary.id == first.scalar_subquery())
+
+
 def first_name_of(full_name: str) -> str:
     """How SMS and screens greet a beneficiary: the first word of the name as registered."""
     return full_name.split()[0] if full_name.split() else full_name
@@ -171,7 +196,17 @@ _BY_PHONE = _contacts.c.phone == bindparam("phone")
 _LANGUAGE = select(_contacts.c.language).where(_BY_PHONE)
 _ALERTS_ON = select(_contacts.c.alerts_on).where(_BY_PHONE)
 _CONTACT_ID = select(_contacts.c.id).where(_BY_PHONE)
-_REGISTERED_REFERENCE = select(_beneficiaries.c.reference).join_from(_beneficiaries, _contacts).where(_BY_PHONE)
+_HOUSEHOLD = (
+    select(
+        _beneficiaries.c.id,
+        _beneficiaries.c.reference,
+        _beneficiaries.c.full_name,
+        _beneficiaries.c.year_of_birth,
+    )
+    .join_from(_beneficiaries, _contacts)
+    .where(_BY_PHONE)
+    .order_by(_beneficiaries.c.id)
+)
 _NATIONAL_ID_TAKEN = select(_beneficiaries.c.id).where(
     _beneficiaries.c.national_id_hash == bindparam("national_id_hash")
 )
@@ -191,6 +226,31 @@ def _contact_choice(dialect: str, names: tuple[str, ...]):
     statement = insert_on_conflict(dialect, _contacts)
     changes = {name: statement.excluded[name] for name in (*names, "updated_at")}
     return statement.on_conflict_do_update(index_elements=[_contacts.c.phone], set_=changes).returning(_contacts.c.id)
+
+
+@cache
+def _registering_contact(dialect: str):
+    statement = insert_on_conflict(dialect, _contacts)
+    changes = {
+        "language": func.coalesce(_contacts.c.language, statement.excluded.language),
+        "updated_at": statement.excluded.updated_at,
+    }
+    return statement.on_conflict_do_update(index_elements=[_contacts.c.phone], set_=changes).returning(_contacts.c.id)
+
+
+def registering_contact_id(db: Executor, phone: str, language: str) -> int:
+    """The contact a registration on `phone` belongs to, created on first sight with `language`; returns its id.
+
+    A contact that has a language keeps it: that is the menu language of whoever dials the phone, and the person
+    being registered (perhaps another member of the household) gets their own SMS language on their row. On
+    PostgreSQL the upsert also locks the contact's row until the commit, so two registrations on one phone at once
+    take turns at the per-phone limit.
+    """
+    now = utcnow()
+    statement = _registering_contact(dialect_name(db))
+    return db.execute(
+        statement, {"phone": phone, "language": language, "created_at": now, "updated_at": now}
+    ).scalar_one()
 
 
 def contact_language(db: Executor, phone: str) -> str | None:
@@ -232,15 +292,51 @@ def save_contact_choice(db: Executor, phone: str, **choice) -> int:
     return db.execute(statement, {"phone": phone, "created_at": now, "updated_at": now, **choice}).scalar_one()
 
 
+@dataclass(frozen=True)
+class Member:
+    """One person registered on a phone, as the registration's household checks need them."""
+
+    id: int
+    reference: str
+    full_name: str
+    year_of_birth: int
+
+
+def household_members(db: Executor, phone: str) -> list[Member]:
+    """Everyone registered with `phone`, in registration order (several on a shared household phone)."""
+    return [Member(*row) for row in db.execute(_HOUSEHOLD, {"phone": phone})]
+
+
 def registered_reference(db: Executor, phone: str) -> str | None:
-    """The reference of the beneficiary registered with `phone`, if any."""
-    return db.execute(_REGISTERED_REFERENCE, {"phone": phone}).scalar_one_or_none()
+    """The reference of the first beneficiary registered with `phone`, if any: whether the number is registered."""
+    members = household_members(db, phone)
+    return members[0].reference if members else None
 
 
 def find_beneficiary_by_phone(session: Session, phone: str) -> Beneficiary | None:
-    return session.execute(
-        select(Beneficiary).join(Beneficiary.contact).where(Contact.phone == phone)
-    ).scalar_one_or_none()
+    """The first beneficiary registered with `phone` (a household phone holds more: `find_beneficiaries_by_phone`)."""
+    found = find_beneficiaries_by_phone(session, phone)
+    return found[0] if found else None
+
+
+def find_beneficiaries_by_phone(session: Session, phone: str) -> list[Beneficiary]:
+    """Everyone registered with `phone`, in registration order."""
+    return list(
+        session.execute(
+            select(Beneficiary).join(Beneficiary.contact).where(Contact.phone == phone).order_by(Beneficiary.id)
+        ).scalars()
+    )
+
+
+def same_person(member: Member, full_name: str, year_of_birth: int) -> bool:
+    """Whether a new registration on a phone is someone already on it: the same name (case and spaces aside) and
+    year of birth. A household rarely has two members of one name born the same year; a re-sent or repeated
+    registration always does."""
+    return member.year_of_birth == year_of_birth and _name_key(member.full_name) == _name_key(full_name)
+
+
+def _name_key(full_name: str) -> str:
+    return " ".join(full_name.lower().split())
 
 
 def find_beneficiary_by_reference(session: Session, reference: str) -> Beneficiary | None:

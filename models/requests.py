@@ -110,6 +110,7 @@ _REGISTERED = (
     select(Contact.id, Beneficiary.id)
     .join_from(Contact, Beneficiary, Beneficiary.contact_id == Contact.id)
     .where(Contact.phone == bindparam("phone"))
+    .order_by(Beneficiary.id)
 )
 _OPEN_ERASURE = select(ErasureRequest.id).where(
     ErasureRequest.beneficiary_id == bindparam("beneficiary_id"), ErasureRequest.decided_at.is_(None)
@@ -120,13 +121,18 @@ _ADD_ERASURE = insert(ErasureRequest.__table__)
 def ask_for_erasure(db: Executor, phone: str, channel: ErasureChannel) -> ErasureAsked:
     """Record that the person registered with `phone` asks to be erased; one open request per person is enough.
 
-    Two requests written at the same instant are harmless: confirming one closes every open request of the person.
+    On a household phone the gateway cannot tell which of its people asked (USSD and SMS know only the number):
+    each of them without an open request gets one, and the officer who calls back to confirm asks who it is and
+    declines the others. Two requests written at the same instant are harmless: confirming one closes every open
+    request of the person.
     """
-    found = db.execute(_REGISTERED, {"phone": phone}).first()
-    if found is None:
+    found = db.execute(_REGISTERED, {"phone": phone}).all()
+    if not found:
         return ErasureAsked.NOT_REGISTERED
-    contact_id, beneficiary_id = found
-    if db.execute(_OPEN_ERASURE, {"beneficiary_id": beneficiary_id}).first() is not None:
-        return ErasureAsked.ALREADY_OPEN
-    db.execute(_ADD_ERASURE, {"contact_id": contact_id, "beneficiary_id": beneficiary_id, "channel": channel})
-    return ErasureAsked.REQUESTED
+    asked = ErasureAsked.ALREADY_OPEN
+    for contact_id, beneficiary_id in found:
+        if db.execute(_OPEN_ERASURE, {"beneficiary_id": beneficiary_id}).first() is not None:
+            continue
+        db.execute(_ADD_ERASURE, {"contact_id": contact_id, "beneficiary_id": beneficiary_id, "channel": channel})
+        asked = ErasureAsked.REQUESTED
+    return asked

@@ -135,6 +135,8 @@ class BeneficiaryRecord:
     callbacks: list[CallbackRequest] = field(default_factory=list)
     feedback: list[Feedback] = field(default_factory=list)
     unsent_notices: list[UnsentNotice] = field(default_factory=list)  # for a person registered without a phone
+    # Others registered with the same (household) phone: the SMS, call-backs and alerts above are theirs too.
+    others_on_phone: int = 0
 
 
 # --- input ---------------------------------------------------------------------------------------------------------
@@ -310,8 +312,9 @@ def search_condition(session: Session, staff: StaffUser, filters: BeneficiaryFil
 
 
 def _language():
-    """The person's language: their number's, or, registered without a phone, their own."""
-    return func.coalesce(Contact.language, Beneficiary.own_language)
+    """The language of SMS about the person: their own (several people may share a household phone, and a person
+    without a phone has only theirs), else, for a registration older than household phones, the phone's."""
+    return func.coalesce(Beneficiary.own_language, Contact.language)
 
 
 def _filtered(statement: Select, staff: StaffUser, filters: BeneficiaryFilters) -> Select:
@@ -348,7 +351,7 @@ def _rows_statement(staff: StaffUser, filters: BeneficiaryFilters, match) -> Sel
             Beneficiary.national_id,
             Beneficiary.created_at,
             Contact.phone,
-            _language(),
+            _language().label("language"),
             func.coalesce(Contact.alerts_on, false()),
             Grant.status,
             Grant.amount,
@@ -473,6 +476,7 @@ def beneficiary_record(session: Session, beneficiary: Beneficiary, limit: int = 
         callbacks=latest(CallbackRequest, CallbackRequest.contact_id == contact_id, CallbackRequest.id),
         feedback=latest(Feedback, Feedback.contact_id == contact_id, Feedback.id),
         unsent_notices=unsent_notices(session, beneficiary.id, limit),
+        others_on_phone=len(beneficiary.contact.beneficiaries) - 1 if beneficiary.contact is not None else 0,
     )
 
 

@@ -37,7 +37,7 @@ from models.grants import (
 from models.messages import MessageStatus
 from models.people import DISTRICTS, ConsentChannel, Language, MainNeed, Sex
 from models.phone import mask_national_id, mask_phone
-from models.registration import AlreadyRegisteredError, NationalIdTakenError
+from models.registration import AlreadyRegisteredError, HouseholdFullError, NationalIdTakenError
 from models.search import (
     MAX_PAGE_SIZE,
     PAGE_SIZE,
@@ -56,6 +56,7 @@ from models.staff import Role, StaffUser
 from notifications.casework.grants import GrantNotFoundError, move_grant_for
 from notifications.casework.registration import (
     ALREADY_REGISTERED,
+    HOUSEHOLD_FULL,
     NATIONAL_ID_TAKEN,
     WALK_IN_EXTRA_FIELDS,
     after_registration,
@@ -196,11 +197,14 @@ def post_beneficiary() -> Response:
                 phone=walk_in.phone,
                 language=walk_in.language,
                 consent=ConsentChannel.IN_PERSON,
+                max_per_phone=services.settings.max_beneficiaries_per_phone,
             )
     except PermissionDeniedError as exc:
         return json_error(403, str(exc))
     except AlreadyRegisteredError:
         return json_error(400, f"phone: {ALREADY_REGISTERED}")
+    except HouseholdFullError as full:
+        return json_error(400, f"phone: {HOUSEHOLD_FULL.format(limit=full.limit)}")
     except NationalIdTakenError:
         return json_error(400, f"national_id: {NATIONAL_ID_TAKEN}")
     after_registration(services.redis, registration)

@@ -31,7 +31,7 @@ from models.grants import (
 )
 from models.people import DISTRICTS, ConsentChannel, Language, Sex
 from models.phone import mask_national_id, mask_phone
-from models.registration import AlreadyRegisteredError, NationalIdTakenError
+from models.registration import AlreadyRegisteredError, HouseholdFullError, NationalIdTakenError
 from models.search import (
     BeneficiaryFilters,
     SearchError,
@@ -55,6 +55,7 @@ from notifications.casework.payments import (
 )
 from notifications.casework.registration import (
     ALREADY_REGISTERED,
+    HOUSEHOLD_FULL,
     NATIONAL_ID_TAKEN,
     after_registration,
     parse_walk_in,
@@ -321,11 +322,14 @@ def register():
                 phone=walk_in.phone,
                 language=walk_in.language,
                 consent=ConsentChannel.IN_PERSON,
+                max_per_phone=services.settings.max_beneficiaries_per_phone,
             )
     except PermissionDeniedError as exc:
         return _walk_in_page(values, {"district": str(exc)}, "Nothing was saved.", 403)
     except AlreadyRegisteredError:
         return _walk_in_page(values, {"phone": ALREADY_REGISTERED}, "Nothing was saved.", 400)
+    except HouseholdFullError as full:
+        return _walk_in_page(values, {"phone": HOUSEHOLD_FULL.format(limit=full.limit)}, "Nothing was saved.", 400)
     except NationalIdTakenError:
         return _walk_in_page(values, {NATIONAL_ID: NATIONAL_ID_TAKEN}, "Nothing was saved.", 400)
     after_registration(services.redis, registration)

@@ -49,7 +49,13 @@ def duplicate_register(held_id: int):
     """Register the held one under a corrected ID (empty: without an ID); the returnee gets the usual SMS."""
     try:
         with get_services().db.session() as session:
-            reference = register_held(session, current_actor(), held_id, request.form.get("national_id", ""))
+            reference = register_held(
+                session,
+                current_actor(),
+                held_id,
+                request.form.get("national_id", ""),
+                max_per_phone=get_services().settings.max_beneficiaries_per_phone,
+            )
     except PermissionDeniedError:
         abort(404)
     except HeldRegistrationError as exc:

@@ -151,44 +151,65 @@ def _language() -> ColumnElement:
     return func.coalesce(Contact.language, Language.ENGLISH.value)
 
 
-def audience_select(columns: list, audience: Audience, now: datetime, campaign: Campaign | None = None):
-    """SELECT `columns` over contacts (joined to beneficiaries and grants) matching `audience`.
-
-    Check-ins choose their people with it too (`notifications.checkins.definitions`), so that "an audience" means
-    the same whether it receives a campaign or a check-in."""
-    query = select(*columns).select_from(Contact)
-    if audience.registered_only:
-        query = query.join(Beneficiary, Beneficiary.contact_id == Contact.id).join(
-            Grant, Grant.beneficiary_id == Beneficiary.id
-        )
-    else:
-        query = query.outerjoin(Beneficiary, Beneficiary.contact_id == Contact.id)
+def _person_conditions(audience: Audience, now: datetime, person, grant) -> list:
+    """What the audience asks of a person and their grant (`person`, `grant`: the tables or aliases of them)."""
     conditions = []
     if audience.districts:
-        conditions.append(Beneficiary.district.in_(audience.districts))
+        conditions.append(person.district.in_(audience.districts))
     if audience.sexes:
-        conditions.append(Beneficiary.sex.in_(audience.sexes))
+        conditions.append(person.sex.in_(audience.sexes))
     if audience.grant_statuses:
-        conditions.append(Grant.status.in_(audience.grant_statuses))
-    if audience.languages:
-        conditions.append(_language().in_(audience.languages))
+        conditions.append(grant.status.in_(audience.grant_statuses))
     year = lesotho_time(now).year
     if audience.age_min is not None:
-        conditions.append(Beneficiary.year_of_birth <= year - audience.age_min)
+        conditions.append(person.year_of_birth <= year - audience.age_min)
     if audience.age_max is not None:
-        conditions.append(Beneficiary.year_of_birth >= year - audience.age_max)
+        conditions.append(person.year_of_birth >= year - audience.age_max)
     # Registration dates are Lesotho days, as in the beneficiary list and the reports.
     if audience.registered_from:
-        conditions.append(Beneficiary.created_at >= start_of_lesotho_day(audience.registered_from))
+        conditions.append(person.created_at >= start_of_lesotho_day(audience.registered_from))
     if audience.registered_to:
-        conditions.append(Beneficiary.created_at < end_of_lesotho_day(audience.registered_to))
+        conditions.append(person.created_at < end_of_lesotho_day(audience.registered_to))
     if audience.checkin_id is not None:
         invited = select(1).where(
-            CheckinInvitation.checkin_id == audience.checkin_id, CheckinInvitation.beneficiary_id == Beneficiary.id
+            CheckinInvitation.checkin_id == audience.checkin_id, CheckinInvitation.beneficiary_id == person.id
         )
         if audience.checkin_pending_only:
             invited = invited.where(CheckinInvitation.status.in_(PENDING_INVITATION_STATUSES))
         conditions.append(exists(invited))
+    return conditions
+
+
+def audience_select(
+    columns: list, audience: Audience, now: datetime, campaign: Campaign | None = None, *, per_phone: bool = True
+):
+    """SELECT `columns` over contacts (joined to beneficiaries and grants) matching `audience`.
+
+    With `per_phone`, one row per phone: a household phone where several people match gets one SMS, whose
+    placeholders are those of the first of them to have registered (the phone is one inbox, and the programme pays
+    for every SMS). Check-ins choose their people with `per_phone=False` (`notifications.checkins.definitions`):
+    each person answers for themselves, so "an audience" means the same people whether it receives a campaign or a
+    check-in.
+    """
+    if per_phone:
+        other, other_grant = aliased(Beneficiary), aliased(Grant)
+        first_match = (
+            select(func.min(other.id))
+            .join(other_grant, other_grant.beneficiary_id == other.id)
+            .where(other.contact_id == Contact.id, *_person_conditions(audience, now, other, other_grant))
+            .scalar_subquery()
+        )
+        person_join = and_(Beneficiary.contact_id == Contact.id, Beneficiary.id == first_match)
+    else:
+        person_join = Beneficiary.contact_id == Contact.id
+    query = select(*columns).select_from(Contact)
+    if audience.registered_only:
+        query = query.join(Beneficiary, person_join).join(Grant, Grant.beneficiary_id == Beneficiary.id)
+    else:
+        query = query.outerjoin(Beneficiary, person_join)
+    conditions = _person_conditions(audience, now, Beneficiary, Grant)
+    if audience.languages:
+        conditions.append(_language().in_(audience.languages))
     if campaign is not None and campaign.series_message_key:
         # The COVID series: each message at most once per person, across every run of the series.
         earlier = aliased(Campaign)

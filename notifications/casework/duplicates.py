@@ -17,7 +17,7 @@ from models.clock import utcnow
 from models.held import HeldRegistration, HeldStatus, holder_of, waiting_registrations
 from models.people import Beneficiary, ConsentChannel
 from models.phone import mask_national_id
-from models.registration import RegistrationError
+from models.registration import DEFAULT_MAX_PER_PHONE, RegistrationError
 from models.staff import Role
 from notifications.casework.registration import register_beneficiary_for
 
@@ -70,9 +70,17 @@ def _open(session: Session, actor: Actor, held_id: int) -> HeldRegistration:
     return held
 
 
-def register_held(session: Session, actor: Actor, held_id: int, national_id: str | None) -> str:
+def register_held(
+    session: Session,
+    actor: Actor,
+    held_id: int,
+    national_id: str | None,
+    *,
+    max_per_phone: int = DEFAULT_MAX_PER_PHONE,
+) -> str:
     """Register the held registration under `national_id` (corrected; None registers it without one); returns the
-    new reference and owes the confirmation SMS. Audited as `held_registration.register`."""
+    new reference and owes the confirmation SMS. Audited as `held_registration.register`. A phone that has filled
+    up with its household since (`max_per_phone`) is refused with the reason, like any registration."""
     held = _open(session, actor, held_id)
     national_id = (national_id or "").strip().upper() or None
     try:
@@ -83,6 +91,7 @@ def register_held(session: Session, actor: Actor, held_id: int, national_id: str
             phone=held.phone,
             language=held.language,
             consent=ConsentChannel.USSD,  # the person agreed on their phone when they registered
+            max_per_phone=max_per_phone,
         )
     except RegistrationError as exc:
         raise HeldRegistrationError(f"could not register: {exc}") from None

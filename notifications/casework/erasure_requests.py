@@ -88,7 +88,7 @@ def confirm_erasure_request(
     """
     request, beneficiary = _open_request(session, actor, request_id)
     contact = beneficiary.contact
-    phone, language = contact.phone, contact.language
+    phone, language = contact.phone, beneficiary.language  # the person's own language (household phones)
     erasure = erase_person(
         session, redis_client, actor, beneficiary.reference, f"erasure request {request.id}, by {request.channel}"
     )

@@ -27,7 +27,7 @@ from models.grants import (
     move_grant,
 )
 from models.messages import MessageKind, OutboundMessage
-from models.people import Beneficiary
+from models.people import Beneficiary, Language
 from models.staff import Role
 from notifications.sms.outbox import owe_message, record_unsendable_notice
 from notifications.sms.texts import sms_catalogue
@@ -64,7 +64,9 @@ def change_grant_status(
     if event.to_status not in NOTIFIED_STATUSES:
         return event, None
     beneficiary: Beneficiary = grant.beneficiary
-    language = beneficiary.language or "en"
+    # The person's own language (a phone shared by a household may hold people who read different ones), and
+    # their first name in the text: the phone's other people see whom the notice is about.
+    language = beneficiary.language or Language.ENGLISH
     channel_name = sms_catalogue().get(f"channel.{grant.payment_channel}", language) if grant.payment_channel else ""
     params = {
         "text_key": f"grant.{event.to_status}",
@@ -78,7 +80,7 @@ def change_grant_status(
         # Registered without a phone: the grant moves all the same, and the notice is kept for the officer to pass on.
         record_unsendable_notice(session, beneficiary.id, MessageKind.GRANT_NOTICE, language=language, **params)
         return event, None
-    message = owe_message(session, beneficiary.contact, MessageKind.GRANT_NOTICE, **params)
+    message = owe_message(session, beneficiary.contact, MessageKind.GRANT_NOTICE, language=language, **params)
     return event, message
 
 

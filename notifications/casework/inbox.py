@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from models.actors import Actor
 from models.base import utcnow
 from models.messages import InboundMessage, MessageKind, OutboundMessage
-from models.people import Beneficiary, Contact, find_contact, get_or_create_contact
+from models.people import Beneficiary, Contact, find_contact, get_or_create_contact, phone_holder
 from models.phone import PhoneNumberError, mask_phone, normalize_phone
 from models.requests import CallbackRequest, Feedback
 from models.staff import Role, StaffUser
@@ -112,16 +112,20 @@ def _item_query(kind: InboxKind, districts: Sequence[str]):
     by_contact = Contact.id == model.contact_id
     if kind == InboxKind.SMS:
         by_contact = or_(by_contact, and_(model.contact_id.is_(None), Contact.phone == InboundMessage.phone))
+    # One row per item: on a household phone, the first person registered with it that the staff member may see.
+    visible = (lambda person: person.district.in_(districts),) if districts else ()
     query = (
         select(model, Contact, Beneficiary, assignee.email)
         .outerjoin(Contact, by_contact)
-        .outerjoin(Beneficiary, Beneficiary.contact_id == Contact.id)
+        .outerjoin(Beneficiary, phone_holder(Contact.id, *visible))
         .outerjoin(assignee, assignee.id == model.assigned_to_id)
     )
     if kind == InboxKind.SMS:
         query = query.where(InboundMessage.keyword.is_(None))
     if districts:
-        query = query.where(or_(Beneficiary.id.is_(None), Beneficiary.district.in_(districts)))
+        anyone = aliased(Beneficiary)
+        unregistered = ~exists(select(1).where(anyone.contact_id == Contact.id))
+        query = query.where(or_(Beneficiary.id.is_not(None), Contact.id.is_(None), unregistered))
     return query
 
 

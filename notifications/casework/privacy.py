@@ -9,6 +9,12 @@ points at the person goes: name, village, national ID (cipher and hash), the pho
 that no caller can have, so that the number is a stranger if it dials again), free text in feedback and inbound SMS,
 SMS bodies, payment references and the reasons staff wrote on the grant's events, and the person's USSD state in
 Redis. The audit entry keeps the reference, who, when and why.
+
+A phone shared by a household holds several people, and what belongs to the phone (SMS it sent, call-backs,
+feedback, USSD sessions) cannot be told apart by person. So on a shared phone the export gives the person's own
+record and the SMS that name them (each carries their reference), and leaves out the phone's other data, which is
+the household's; the erasure takes the person and the SMS that name them off the phone (to a tombstone contact of
+their own) and leaves the phone, its history and its USSD state to the others.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import redis
-from sqlalchemy import delete, false, or_, select, update
+from sqlalchemy import and_, delete, false, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from models.actors import Actor
@@ -77,10 +83,22 @@ def is_erased(beneficiary: Beneficiary) -> bool:
     return beneficiary.contact.phone.startswith(ERASED_PHONE_PREFIX)
 
 
-def _of_contact(contact: Contact | None, condition):
-    """`condition` on the person's contact rows; nothing for a person registered without a phone (a comparison
-    with a missing id would read `IS NULL` and match other people's rows)."""
-    return condition if contact is not None else false()
+def _is_shared(contact: Contact | None) -> bool:
+    """Whether others are registered with the person's phone (a household phone); never for a person without one."""
+    return contact is not None and len(contact.beneficiaries) > 1
+
+
+def _messages_of(beneficiary: Beneficiary, shared: bool):
+    """The SMS that are the person's: all of the phone's when they are alone on it, else those that name them
+    (confirmations, grant and payment notices and number moves all carry the reference); none for a person
+    registered without a phone (a comparison with a missing id would read `IS NULL` and match others' rows)."""
+    contact = beneficiary.contact
+    if contact is None:
+        return false()
+    phone_messages = or_(OutboundMessage.contact_id == contact.id, OutboundMessage.phone == contact.phone)
+    if not shared:
+        return phone_messages
+    return and_(phone_messages, OutboundMessage.body.contains(beneficiary.reference, autoescape=True))
 
 
 # --- export --------------------------------------------------------------------------------------------------------
@@ -107,9 +125,10 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
     contact = beneficiary.contact
     grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
     phone = beneficiary.phone
-    mine = _of_contact(
-        contact, or_(OutboundMessage.contact_id == beneficiary.contact_id, OutboundMessage.phone == phone)
-    )
+    shared = _is_shared(contact)
+    mine = _messages_of(beneficiary, shared)
+    # The phone's own data, when the person is alone on it; nothing of it without a phone, or on a shared one.
+    phone_only = true() if contact is not None and not shared else false()
     document = {
         "format": EXPORT_FORMAT,
         "exported_at": _json(utcnow()),
@@ -128,6 +147,8 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
             "main_need": beneficiary.main_need,
             "language": beneficiary.language,
             "alerts_on": beneficiary.alerts_on,
+            # Others registered with the same (household) phone; their data and the phone's are not in this export.
+            "others_on_phone": len(contact.beneficiaries) - 1 if contact is not None else 0,
             "registered_via": beneficiary.registered_via,
             "registered_at": _json(beneficiary.created_at),
             "consent_at": _json(beneficiary.consent_at),
@@ -143,31 +164,28 @@ def export_person(session: Session, actor: Actor, reference: str) -> dict[str, A
         "ussd_sessions": _rows(
             session,
             select(UssdSessionRecord)
-            .where(_of_contact(contact, UssdSessionRecord.phone == phone))
+            .where(phone_only, UssdSessionRecord.phone == phone)
             .order_by(UssdSessionRecord.id),
             ("session_id", "status", "network_code", "hops_count", "duration_ms", "ended_at", "recorded_at"),
         ),
         "callbacks": _rows(
             session,
             select(CallbackRequest)
-            .where(_of_contact(contact, CallbackRequest.contact_id == beneficiary.contact_id))
+            .where(phone_only, CallbackRequest.contact_id == beneficiary.contact_id)
             .order_by(CallbackRequest.id),
             ("topic", "created_at", "handled_at"),
         ),
         "feedback": _rows(
             session,
-            select(Feedback)
-            .where(_of_contact(contact, Feedback.contact_id == beneficiary.contact_id))
-            .order_by(Feedback.id),
+            select(Feedback).where(phone_only, Feedback.contact_id == beneficiary.contact_id).order_by(Feedback.id),
             ("text", "created_at", "handled_at"),
         ),
         "inbound_sms": _rows(
             session,
             select(InboundMessage)
             .where(
-                _of_contact(
-                    contact, or_(InboundMessage.contact_id == beneficiary.contact_id, InboundMessage.phone == phone)
-                )
+                phone_only,
+                or_(InboundMessage.contact_id == beneficiary.contact_id, InboundMessage.phone == phone),
             )
             .order_by(InboundMessage.id),
             ("text", "keyword", "sent_at", "received_at", "handled_at"),
@@ -284,20 +302,12 @@ def erase_person(session: Session, redis_client: redis.Redis, actor: Actor, refe
     beneficiary = _find(session, actor, reference)
     if is_erased(beneficiary):
         raise PrivacyError(f"reference {beneficiary.reference} is already erased")
+    if _is_shared(beneficiary.contact):
+        return _erase_from_shared_phone(session, actor, beneficiary, reason)
     contact = beneficiary.contact
     phone, now = beneficiary.phone, utcnow()
     secrets = [phone, beneficiary.national_id, beneficiary.full_name]
-    registered_at, year_of_birth = _erased_registration(beneficiary.created_at, beneficiary.year_of_birth)
-    beneficiary.full_name = beneficiary.village = ERASED
-    beneficiary.national_id = None  # the hash goes with it
-    beneficiary.year_of_birth = year_of_birth
-    beneficiary.created_at = beneficiary.consent_at = registered_at
-    grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
-    if grant is not None:
-        grant.payment_reference = None
-        session.execute(update(GrantEvent).where(GrantEvent.grant_id == grant.id).values(reason=None))
-    # Notices kept for a person without a phone name them: the bodies go, kind and dates stay.
-    session.execute(update(UnsentNotice).where(UnsentNotice.beneficiary_id == beneficiary.id).values(body=""))
+    _erase_record(session, beneficiary)
     cancelled = cleared = deleted = 0
     if contact is not None:
         cancelled, cleared, deleted = _erase_contact(session, redis_client, contact, now)
@@ -341,3 +351,46 @@ def _erase_contact(
     )
     keys = [draft_key(phone), language_key(phone), *(session_key(session_id) for session_id in session_ids)]
     return cancelled, cleared, redis_client.delete(*keys)
+
+
+def _erase_record(session: Session, beneficiary: Beneficiary) -> None:
+    """The person's own row and grant: identifiers go, what the reports count stays."""
+    registered_at, year_of_birth = _erased_registration(beneficiary.created_at, beneficiary.year_of_birth)
+    beneficiary.full_name = beneficiary.village = ERASED
+    beneficiary.national_id = None  # the hash goes with it
+    beneficiary.year_of_birth = year_of_birth
+    beneficiary.created_at = beneficiary.consent_at = registered_at
+    grant = session.execute(select(Grant).where(Grant.beneficiary_id == beneficiary.id)).scalar_one_or_none()
+    if grant is not None:
+        grant.payment_reference = None
+        session.execute(update(GrantEvent).where(GrantEvent.grant_id == grant.id).values(reason=None))
+    # Notices kept for a person without a phone name them: the bodies go, kind and dates stay.
+    session.execute(update(UnsentNotice).where(UnsentNotice.beneficiary_id == beneficiary.id).values(body=""))
+
+
+def _erase_from_shared_phone(session: Session, actor: Actor, beneficiary: Beneficiary, reason: str) -> Erasure:
+    """Erase one person of a household phone: their record, and the SMS that name them, leave the phone for a
+    tombstone contact of their own; the phone, its other SMS, call-backs, feedback and USSD state stay with the
+    others (they are the household's, and cannot be told apart by person)."""
+    now = utcnow()
+    mine = _messages_of(beneficiary, shared=True)
+    secrets = [beneficiary.national_id, beneficiary.full_name]
+    own = Contact(phone=f"{ERASED_PHONE_PREFIX}b{beneficiary.id}", language=beneficiary.language)  # until its id
+    own.alerts_on = False
+    session.add(own)
+    session.flush()
+    own.phone = tombstone = f"{ERASED_PHONE_PREFIX}{own.id}"
+    cancelled = session.execute(
+        update(OutboundMessage)
+        .where(mine, OutboundMessage.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.CANCELLED, final_at=now, next_attempt_at=None)
+    ).rowcount
+    cleared = session.execute(
+        update(OutboundMessage).where(mine).values(contact_id=own.id, phone=tombstone, body="", last_error=None)
+    ).rowcount
+    _erase_record(session, beneficiary)
+    beneficiary.contact = own
+    _scrub_audit(session, beneficiary.reference, secrets)
+    actor.audit(session, "data.erase", "beneficiary", beneficiary.reference, reason=reason, shared_phone=True)
+    session.flush()
+    return Erasure(beneficiary.reference, cancelled, cleared, 0)

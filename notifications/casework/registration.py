@@ -3,12 +3,15 @@
 A returnee registers themselves on USSD (`menus.actions.submit_registration`); an officer registers a walk-in at the
 district office in the console or through the API; an officer registers a registration held for its national ID
 (`notifications.casework.duplicates`). All of them call `register_beneficiary_for`, which checks the actor (an
-officer, within their districts; viewers cannot register), applies the same duplicate rules (one registration per
-phone number, a national ID once), writes the beneficiary with how consent was given and who heard it, owes the
-confirmation SMS and writes the `beneficiary.register` audit entry, all in the caller's transaction.
+officer, within their districts; viewers cannot register), applies the same duplicate rules (a phone holds up to
+MAX_BENEFICIARIES_PER_PHONE people of one household, each of them once; a national ID once), writes the beneficiary
+with how consent was given and who heard it, owes the confirmation SMS and writes the `beneficiary.register` audit
+entry, all in the caller's transaction.
 
 A walk-in's phone is optional. With no phone, nothing is ever sent: the confirmation, and every grant notice later,
-is kept as an unsent notice (`models.notices`) that the officer sees on the person's page.
+is kept as an unsent notice (`models.notices`) that the officer sees on the person's page; the per-phone limit does
+not apply. A walk-in with a phone that already holds others of the household joins them, like a second
+registration on USSD.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from models.db import Executor
 from models.messages import MessageKind, MessagePriority
 from models.people import ConsentChannel, Language
 from models.phone import PhoneNumberError, mask_phone, normalize_phone
-from models.registration import Consent, RegistrationAnswers, register_beneficiary
+from models.registration import DEFAULT_MAX_PER_PHONE, Consent, RegistrationAnswers, register_beneficiary
 from models.staff import Role
 from models.ussd import language_key
 from notifications.sms.outbox import Recipient, record_owed_message, record_unsendable_notice
@@ -39,7 +42,11 @@ REGISTER_ACTION = "beneficiary.register"
 WALK_IN_EXTRA_FIELDS = ("language", "phone", "consent")
 # What staff are told about a duplicate, by the field it is about. Unlike the USSD caller, who is told nothing about
 # somebody else's ID, an officer may know that an ID is taken: they can search for it in their districts anyway.
-ALREADY_REGISTERED = "this number already has a registration: search for it in the beneficiaries"
+ALREADY_REGISTERED = (
+    "this person (same name and year of birth) is already registered with this number: search for it in the"
+    " beneficiaries"
+)
+HOUSEHOLD_FULL = "this number already has {limit} people registered, the most one phone may hold"
 NATIONAL_ID_TAKEN = "another beneficiary holds this national ID (the duplicate review resolves such cases)"
 CONSENT_REQUIRED = "the person must agree that the programme keeps their details; nothing is stored otherwise"
 
@@ -104,6 +111,7 @@ def register_beneficiary_for(
     phone: str | None,
     language: str,
     consent: ConsentChannel,
+    max_per_phone: int = DEFAULT_MAX_PER_PHONE,
 ) -> Registration:
     """Register the person for `actor`: the beneficiary, its `registered` grant, the confirmation owed (an SMS, or
     an unsent notice without a phone) and the audit entry, in the caller's transaction. Does not commit.
@@ -111,8 +119,10 @@ def register_beneficiary_for(
     `consent` says how the person agreed: on USSD (their own phone, or a held registration they made there), or in
     person to the actor, who is recorded beside it. Needs the officer role and, for a district-limited officer, one
     of their districts (`PermissionDeniedError`); the returnee on their own phone registers anywhere. Raises
-    `models.registration.AlreadyRegisteredError` for a number that has a registration and `NationalIdTakenError`
-    for an ID another beneficiary holds; nothing is written then.
+    `models.registration.AlreadyRegisteredError` for a person already registered with the phone,
+    `HouseholdFullError` for a phone that holds `max_per_phone` people (the deployment's
+    MAX_BENEFICIARIES_PER_PHONE, which every caller passes) and `NationalIdTakenError` for an ID another beneficiary
+    holds; nothing is written then.
     """
     actor.require_role(Role.OFFICER)
     if not actor.can_see_district(answers.district):
@@ -129,6 +139,7 @@ def register_beneficiary_for(
             recorded_by=actor.name if in_person else None,
             registered_via=str(actor.via) if in_person else str(Via.USSD),
         ),
+        max_per_phone=max_per_phone,
     )
     confirmation_id = unsent_id = None
     params = {"first_name": registered.first_name, "reference": registered.reference}

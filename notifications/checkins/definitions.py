@@ -380,6 +380,7 @@ def send_checkin(session: Session, actor: Actor, checkin: Checkin, *, now: datet
         ],
         Audience.from_json(checkin.audience_json),
         now,
+        per_phone=False,
     )
     people = people.where(NOT_ERASED)
     columns = ["checkin_id", "beneficiary_id", "contact_id", "status", "invited_at"]
@@ -447,7 +448,10 @@ def audience_size(session: Session, checkin: Checkin, now: datetime | None = Non
     """(people sending would ask, of whom with alerts off): what staff see before they send a draft."""
     rows = session.execute(
         audience_select(
-            [Contact.alerts_on, func.count()], Audience.from_json(checkin.audience_json), now or utcnow()
+            [Contact.alerts_on, func.count()],
+            Audience.from_json(checkin.audience_json),
+            now or utcnow(),
+            per_phone=False,
         ).group_by(Contact.alerts_on)
     ).all()
     total = sum(count for _, count in rows)

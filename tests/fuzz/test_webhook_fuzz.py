@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from models.messages import InboundMessage
+from tests.factories import register
 
 WEBHOOKS = {
     "/webhooks/at/ussd": ("sessionId", "serviceCode", "phoneNumber", "networkCode", "text"),
@@ -134,3 +135,33 @@ def test_an_inbound_sms_with_a_nul_is_kept(client, db):
     assert client.post("/webhooks/at/sms/inbound", data=form).status_code == 200
     with db.session() as session:
         assert session.execute(select(InboundMessage.text)).scalar_one() == "Ke kopa thuso"
+
+
+# The fuzzed phone number, with several people registered on it (a household phone): "whose?" and "for yourself or
+# someone in your household?" are reached through the webhook too, and STOP acts for all of them.
+HOUSEHOLD_PATHS = ("/webhooks/at/ussd", "/webhooks/at/sms/inbound")
+HOUSEHOLD_ANSWERS = st.sampled_from(["1", "2", "0", "00", "3", "12345670", "Neo Mohapi", "STOP", "EMISA"])
+
+
+@pytest.mark.parametrize("path", HOUSEHOLD_PATHS)
+def test_a_household_phones_callbacks_never_fail(app, db, path):
+    for name in ("Palesa Mohapi", "Thabo Mohapi", "Lineo Mohapi"):
+        register(db, WELL_FORMED["phoneNumber"], full_name=name)
+    client = app.test_client()
+    ids = iter(range(10**6))
+
+    @settings(max_examples=EXAMPLES_PER_WEBHOOK // 2, deadline=None, database=None)
+    @given(answers=st.lists(st.one_of(HOUSEHOLD_ANSWERS, HOUSEHOLD_ANSWERS, VALUES), max_size=6))
+    def never_fails(answers):
+        form = {name: value for name, value in WELL_FORMED.items() if name in WEBHOOKS[path]}
+        session_id, text = f"ATUid_household_{next(ids)}", ""
+        for answer in ["", *answers]:
+            text = f"{text}*{answer}" if text else answer  # cumulative, as Africa's Talking sends it
+            sent = text if path.endswith("ussd") else answer
+            form.update(text=sent, sessionId=session_id, id=f"ATXid_hh_{next(ids)}")
+            response = client.post(path, data=form)
+            check(response)
+            if path.endswith("ussd") and response.status_code == 200:
+                assert response.get_data(as_text=True).startswith(("CON ", "END "))
+
+    never_fails()

@@ -189,6 +189,17 @@ def test_one_beneficiary_shows_profile_timeline_sms_ussd_callbacks_and_feedback(
     assert re.findall(r'name="move" value="(\w+)"', page) == ["under_review", "withdrawn"]
 
 
+def test_a_person_of_a_household_phone_shows_that_the_phone_is_shared(client, db):
+    reference, phone = register(db, full_name="Lineo Mofokeng")
+    other, _ = register(db, phone, full_name="Thabo Mofokeng", district="Berea")
+    log_in(client, db)
+    page = client.get(f"/beneficiaries/{reference}").get_data(as_text=True)
+    assert "1 other person registered with this number" in page
+    assert other not in page and "Thabo" not in page  # who, and in which district, is not this page's to say
+    alone, _ = register(db, full_name="Neo Lebona")
+    assert "Shared phone" not in client.get(f"/beneficiaries/{alone}").get_data(as_text=True)
+
+
 def test_moving_a_grant_owes_the_notice_kicks_the_queue_and_writes_the_audit_log(client, db, redis):
     reference, _ = register(db)
     email = log_in(client, db)

@@ -206,12 +206,13 @@ def test_registration_needs_a_token_and_an_officer_in_their_districts(client, db
     assert post(client, officer(db, "admin"), district="Quthing", national_id="LS000111").status_code == 201
 
 
-def test_a_registered_phone_and_a_taken_national_id_are_refused_as_on_ussd(client, db, settings, redis):
+def test_the_same_person_twice_and_a_taken_national_id_are_refused_as_on_ussd(client, db, settings, redis):
     taken_phone = next_phone()
-    register(db, taken_phone, national_id="LS445566")
+    register(db, taken_phone, national_id="LS445566", full_name="Mpho Letsie", year_of_birth=1990)
     headers = officer(db)
-    same_phone = post(client, headers, phone=taken_phone, national_id=...)
-    assert same_phone.status_code == 400 and same_phone.json["error"].startswith("phone: this number already has")
+    same_person = post(client, headers, name=" mpho  LETSIE ", phone=taken_phone, national_id=...)
+    assert same_person.status_code == 400
+    assert same_person.json["error"].startswith("phone: this person (same name and year of birth) is already")
     same_id = post(client, headers, national_id="ls445566")
     assert same_id.status_code == 400 and same_id.json["error"].startswith("national_id: another beneficiary")
     assert count(db, Beneficiary) == 1 and count(db, OutboundMessage) == 0
@@ -225,6 +226,30 @@ def test_a_registered_phone_and_a_taken_national_id_are_refused_as_on_ussd(clien
     caller.walk(*GOOD_ANSWERS[:7], "LS990011", *GOOD_ANSWERS[8:])
     assert caller.send("1") == HELD_END
     assert count(db, Beneficiary) == 2
+
+
+def test_a_walk_in_joins_the_household_on_a_registered_phone_until_the_phone_is_full(client, db, settings):
+    phone = next_phone()
+    first, _ = register(db, phone, language="en", full_name="Thabo Letsie")
+    headers = officer(db)
+    second = post(client, headers, phone=phone, language="st")
+    assert second.status_code == 201
+    with db.session() as session:
+        household = [person.reference for person in find_beneficiary_by_phone(session, phone).contact.beneficiaries]
+        [confirmation] = session.execute(select(OutboundMessage)).scalars()
+    assert household == [first, second.json["reference"]]
+    # The new person's SMS are in their own language; the phone's menu language stays the one its caller chose.
+    assert stored(db, second.json["reference"]).language == "st" and confirmation.language == "st"
+    assert stored(db, first).language == "en"
+    limit = settings.max_beneficiaries_per_phone
+    for number in range(limit - 2):
+        register(db, phone, full_name=f"Member {'abcdefgh'[number]} Letsie")
+    full = post(client, headers, phone=phone, name="Lerato Letsie", national_id=...)
+    assert full.status_code == 400
+    assert (
+        full.json["error"] == f"phone: this number already has {limit} people registered, the most one phone may hold"
+    )
+    assert count(db, Beneficiary) == limit
 
 
 def test_a_walk_in_without_a_phone_has_a_grant_that_moves_and_notices_kept_unsent(client, db, redis):
@@ -329,7 +354,7 @@ def test_the_console_form_shows_each_error_beside_its_field_and_keeps_the_answer
     assert count(db, Beneficiary) == 0
 
 
-def test_the_console_form_refuses_duplicates_and_other_districts(client, db):
+def test_the_console_form_refuses_duplicates_a_full_phone_and_other_districts(client, db, settings):
     register(db, national_id="LS121212")
     log_in(client, db, districts=["Leribe", "Berea"])
     html = client.get("/beneficiaries/new").get_data(as_text=True)
@@ -339,6 +364,20 @@ def test_the_console_form_refuses_duplicates_and_other_districts(client, db):
     elsewhere = client.post("/beneficiaries/new", data=form(client, district="Maseru"))
     assert elsewhere.status_code == 403 and "Maseru is not one of your districts" in elsewhere.get_data(as_text=True)
     assert count(db, Beneficiary) == 1
+
+    # A household phone: a second person is registered on it, the same person again is not, nor one too many.
+    phone = next_phone()
+    register(db, phone, full_name="Lineo Mohapi", year_of_birth=1979, district="Leribe")
+    twice = client.post("/beneficiaries/new", data=form(client, phone=phone, full_name="LINEO mohapi"))
+    assert twice.status_code == 400 and 'id="phone-error">this person (same name' in twice.get_data(as_text=True)
+    assert client.post("/beneficiaries/new", data=form(client, phone=phone, full_name="Neo Mohapi")).status_code == 302
+    for number in range(settings.max_beneficiaries_per_phone - 2):
+        register(db, phone, full_name=f"Member {'abcdefgh'[number]} Mohapi")
+    full = client.post("/beneficiaries/new", data=form(client, phone=phone, full_name="Lerato Mohapi"))
+    html = full.get_data(as_text=True)
+    limit = settings.max_beneficiaries_per_phone
+    assert full.status_code == 400 and f'id="phone-error">this number already has {limit} people registered' in html
+    assert count(db, Beneficiary) == 1 + settings.max_beneficiaries_per_phone
 
 
 def test_viewers_cannot_open_the_walk_in_form(client, db):

@@ -98,13 +98,20 @@ def sesotho(db) -> None:
 
 
 def register(
-    db, number: str = PHONE, *, national_id: str | None = None, name: str = "Palesa Mohapi", language: str = "en"
+    db,
+    number: str = PHONE,
+    *,
+    national_id: str | None = None,
+    name: str = "Palesa Mohapi",
+    language: str = "en",
+    year_of_birth: int = 1990,
+    max_per_phone: int = 4,
 ) -> str:
     """A beneficiary registered earlier; returns the reference."""
     answers = RegistrationAnswers(
         full_name=name,
         sex="female",
-        year_of_birth=1990,
+        year_of_birth=year_of_birth,
         district="Leribe",
         village="Hlotse",
         returned_from="south_africa",
@@ -114,7 +121,7 @@ def register(
         main_need="farming",
     )
     with db.session() as session:
-        return register_beneficiary(session, number, answers, language).reference
+        return register_beneficiary(session, number, answers, language, max_per_phone=max_per_phone).reference
 
 
 def move(db, number: str, *steps: str, amount: str | None = None, channel: str | None = None) -> None:

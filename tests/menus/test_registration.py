@@ -161,9 +161,10 @@ def test_a_registration_that_lost_the_race_shows_the_existing_reference(phone, d
     phone.dial()
     phone.send("1")
     phone.walk(*GOOD_ANSWERS)
-    reference = register(db)  # the same number finished on another session meanwhile
+    # The same person finished on another session of the same number meanwhile.
+    reference = register(db, name="Thabo  MOKOENA", year_of_birth=1985)
     body = phone.send("1")
-    assert body == f"END This number is already registered. Your reference is {reference}."
+    assert body == f"END Thabo is already registered with this number. The reference is {reference}."
     assert count(db, Beneficiary) == 1 and count(db, OutboundMessage) == 0
 
 

@@ -52,6 +52,29 @@ LONGEST_ANSWERS = {
     "consent": True,
 }
 ONE_WORD_NAME = {**LONGEST_ANSWERS, "full_name": "A" * 60, "village": "B" * 60}
+# The widest limit of people on one phone a deployment might set (MAX_BENEFICIARIES_PER_PHONE).
+WIDEST_LIMIT = 99
+
+
+def _person(number: int, first_name: str = "W" * DISPLAY_NAME_MAX_CHARS) -> dict:
+    """One person of a household phone as the menu keeps them in the session, with the longest values."""
+    return {
+        "reference": f"1234567{number}",
+        "first_name": first_name,
+        "full_name": f"{first_name} " + "N" * 99,
+        "district": LONGEST_DISTRICT,
+        "status": GrantStatus.PAYMENT_SCHEDULED,
+        "amount": "M1,000,000.00",
+        "channel": PaymentChannel.ECOCASH,
+    }
+
+
+# A household phone: the default four people, a larger deployment's eight, and two who share a first name.
+HOUSEHOLDS = [
+    [_person(number) for number in range(4)],
+    [_person(number, first_name=f"{'W' * (DISPLAY_NAME_MAX_CHARS - 1)}{number}") for number in range(8)],
+    [_person(0, "Thabo"), _person(1, "Thabo"), _person(2, "Lineo")],
+]
 
 # Every screen with the arguments it can be shown with.
 SAMPLES: dict[str, list[dict]] = {
@@ -59,8 +82,10 @@ SAMPLES: dict[str, list[dict]] = {
     "main": [{}],
     "language": [{}],
     "resume": [{}],
-    "question": [{"field": question.field} for question in QUESTIONS],
-    "consent": [{}],
+    "question": [
+        {"field": question.field, **household} for question in QUESTIONS for household in ({}, {"household": True})
+    ],
+    "consent": [{}, {"household": True}],
     "confirm": [{}],
     "details": [
         {"reference": "12345678", "full_name": "N" * 120, "district": LONGEST_DISTRICT, "status": status}
@@ -71,6 +96,9 @@ SAMPLES: dict[str, list[dict]] = {
         for status, amount, channel in product([*GrantStatus, None], ["M1,000,000.00", None], [*PaymentChannel, None])
     ],
     "not_registered": [{}],
+    "register_whom": [{"people": people} for people in HOUSEHOLDS[:1]],
+    "whose": [{"people": people, "purpose": purpose} for people in HOUSEHOLDS for purpose in ("status", "details")],
+    "household_full": [{"limit": WIDEST_LIMIT}],
     "covid": [{}],
     "covid_topic": [{"topic": topic} for topic in COVID_TOPICS],
     "notice": [{"text": key} for key in ("covid.tips_sent", "covid.tips_already", "alerts.now_on", "alerts.now_off")],
@@ -167,7 +195,7 @@ def _squeeze_lines(engine: UssdEngine, frame: Frame, language: str, answers: dic
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_end_text_fits_one_screen(language, width):
     engine = preview_engine(width)
-    widest = {"first_name": "W" * DISPLAY_NAME_MAX_CHARS, "reference": "12345678"}
+    widest = {"first_name": "W" * DISPLAY_NAME_MAX_CHARS, "reference": "12345678", "limit": WIDEST_LIMIT}
     assert {"checkin.done", "checkin.declined", "checkin.already_done", "checkin.closed"} <= END_TEXTS
     for key in END_TEXTS:
         body = END_PREFIX + engine.text(key, language, **widest)

@@ -200,6 +200,10 @@ def test_every_grant_status_has_a_name_in_both_catalogues(language):
 def test_a_registered_number_gets_its_details_not_a_second_registration(phone, db):
     reference = register(db, name="Palesa Mohapi")
     phone.dial()
+    assert phone.send("1") == (
+        "CON This phone already has a registration. Register:\n1 Yourself (see your details)\n"
+        "2 Someone in your household\n0 Back 00 Main menu"
+    )
     body = phone.send("1")
     assert "already registered" in body
     assert reference in body and "Palesa Mohapi" in body and "Leribe" in body and "Grant: Registered" in body

@@ -4,10 +4,10 @@ import pytest
 from sqlalchemy import func, select
 
 from models.grants import Grant, GrantStatus
-from models.people import Beneficiary, Contact, find_beneficiary_by_phone
+from models.people import Beneficiary, Contact, find_beneficiaries_by_phone, find_beneficiary_by_phone
 from models.phone import PhoneNumberError, UnservedNumberError, mask_national_id, mask_phone, normalize_phone
 from models.reference import damm_check_digit, is_valid_reference, new_reference
-from models.registration import AlreadyRegisteredError, NationalIdTakenError, register_beneficiary
+from models.registration import AlreadyRegisteredError, HouseholdFullError, NationalIdTakenError, register_beneficiary
 from tests.factories import answers, next_phone, register
 
 
@@ -72,13 +72,22 @@ def test_registration_writes_beneficiary_contact_and_registered_grant(db):
         assert grant.status == GrantStatus.REGISTERED
 
 
-def test_one_beneficiary_per_phone_number(db):
-    reference, phone = register(db)
+def test_a_phone_holds_a_household_but_each_person_once(db):
+    reference, phone = register(db, full_name="Palesa Mokoena")
+    # Someone else of the household registers on the same phone: their own reference, grant and SMS language.
+    other, _ = register(db, phone, language="st", full_name="Thabo Mokoena")
+    assert other != reference
+    # The same person again (case and spaces aside, same year of birth) gets their reference, not a second record.
     with pytest.raises(AlreadyRegisteredError) as raised, db.session() as session:
-        register_beneficiary(session, phone, answers(full_name="Someone Else"), "en")
+        register_beneficiary(session, phone, answers(full_name=" palesa  MOKOENA "), "en")
     assert raised.value.reference == reference
     with db.session() as session:
-        assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
+        people = find_beneficiaries_by_phone(session, phone)
+        assert [(p.reference, p.language, p.grant.status) for p in people] == [
+            (reference, "en", "registered"),
+            (other, "st", "registered"),
+        ]
+        assert session.scalar(select(func.count()).select_from(Contact)) == 1
 
 
 def test_a_national_id_belongs_to_one_beneficiary(db):
@@ -100,7 +109,7 @@ def test_a_reference_that_clashes_is_drawn_again(db, monkeypatch):
         assert session.scalar(select(func.count()).select_from(Beneficiary)) == 2
 
 
-def _register_concurrently(db, first_phone, second_phone, **changes):
+def _register_concurrently(db, first_phone, second_phone, *, second_changes=None, max_per_phone=4, **changes):
     """Two registrations whose transactions overlap: the second inserts while the first has not committed yet.
 
     Only PostgreSQL can overlap them: SQLite's writers take the lock at BEGIN, so the second one's checks would see
@@ -110,12 +119,18 @@ def _register_concurrently(db, first_phone, second_phone, **changes):
         pytest.skip("SQLite serialises writers at BEGIN; the overlap cannot happen there")
     outcome: list = []
     with db.connection() as first:
-        reference = register_beneficiary(first, first_phone, answers(**changes), "en").reference
+        reference = register_beneficiary(
+            first, first_phone, answers(**changes), "en", max_per_phone=max_per_phone
+        ).reference
 
         def second() -> None:
             try:
                 with db.connection() as connection:
-                    outcome.append(register_beneficiary(connection, second_phone, answers(**changes), "en"))
+                    second_answers = answers(**(second_changes if second_changes is not None else changes))
+                    registered = register_beneficiary(
+                        connection, second_phone, second_answers, "en", max_per_phone=max_per_phone
+                    )
+                    outcome.append(registered)
             except Exception as exc:  # the assertion below says which one
                 outcome.append(exc)
 
@@ -131,6 +146,16 @@ def test_the_same_number_registering_in_two_overlapping_sessions_gets_one_benefi
     phone = next_phone()
     reference, second = _register_concurrently(db, phone, phone)
     assert isinstance(second, AlreadyRegisteredError) and second.reference == reference
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
+
+
+def test_two_people_taking_a_phones_last_place_at_once_are_one_too_many(db):
+    phone = next_phone()
+    _, second = _register_concurrently(
+        db, phone, phone, max_per_phone=1, full_name="Palesa Mokoena", second_changes={"full_name": "Thabo Mokoena"}
+    )
+    assert isinstance(second, HouseholdFullError) and second.limit == 1
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Beneficiary)) == 1
 

@@ -150,7 +150,7 @@ def test_a_phone_given_later_carries_the_language_and_the_next_notice_is_an_sms(
     assert notice is not None and notice.phone == phone and notice.language == "st"
     with db.session() as session:
         person = find_beneficiary_by_phone(session, phone)
-        assert person.reference == reference and person.own_language is None and person.language == "st"
+        assert person.reference == reference and person.own_language == "st" and person.language == "st"
     assert count(db, UnsentNotice) == 1  # the confirmation stays as it was
 
 
@@ -188,4 +188,4 @@ def test_a_ussd_registration_goes_through_the_same_function_and_is_audited_as_th
         {"consent": "ussd", "district": "Maseru", "has_phone": True, "via": "ussd"},
     )
     assert confirmation.kind == MessageKind.REGISTRATION_CONFIRMATION and confirmation.language == "st"
-    assert person.own_language is None and person.language == "st"
+    assert person.own_language == "st" and person.language == "st"
