@@ -68,6 +68,7 @@ def dispatcher(settings, emulator, db, redis):
         sms_rate_per_second=1000.0,
         sms_batch_size=3,
         sms_send_concurrency=1,
+        sms_send_concurrency_max=1,
         sms_retry_backoff_seconds=(30, 120),
         sms_breaker_failures=THRESHOLD,
         sms_breaker_cooldown_seconds=COOLDOWN_SECONDS,
