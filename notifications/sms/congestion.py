@@ -7,7 +7,9 @@ So each route's window is adjusted by what its calls report, additive increase a
 
 - every call that succeeds while the window was full, and answered no slower than the provider usually does, adds
   1/window (so the window grows by about one call per round trip), up to the route's ceiling: SMS_SEND_CONCURRENCY_MAX,
-  and never more calls than the route's rate allows in a second (more could only wait for the pacer);
+  and never more calls than the route's rate allows in a second. A call that had to wait for its slot of the send
+  rate does not grow it: the rate, not the window, was the limit (TCP's rule for an application-limited sender), and
+  more calls in flight would only be more threads waiting for the pacer;
 - a call answered 429 or 5xx, timed out, or unreachable halves the window (never below one call), and so does a
   provider that has slowed down: its smoothed answer time (TCP's SRTT, weight 1/8) above twice its recent fastest;
 - one cut per round trip: the calls that were already in flight when the window was cut carry news that is already
@@ -86,8 +88,9 @@ class AimdWindow:
         """A call starts while `in_flight` others are out."""
         return Ticket(started=self.clock(), window_full=in_flight + 1 >= self.limit)
 
-    def end(self, ticket: Ticket, signal: CallSignal, seconds: float | None = None) -> None:
-        """A call ended: grow on a prompt answer to a full window, cut on congestion or a slowed provider."""
+    def end(self, ticket: Ticket, signal: CallSignal, seconds: float | None = None, rate_limited: bool = False) -> None:
+        """A call ended: grow on a prompt answer to a full window (unless the send rate held the call back), cut on
+        congestion or a slowed provider."""
         if signal is CallSignal.NEUTRAL:
             return
         if signal is CallSignal.CONGESTED:
@@ -98,7 +101,7 @@ class AimdWindow:
             if self.slowed_down():
                 self._cut(ticket)
                 return
-        if ticket.window_full:
+        if ticket.window_full and not rate_limited:
             self.window = min(self.ceiling, self.window + 1.0 / self.window)
 
     def slowed_down(self) -> bool:
@@ -154,9 +157,11 @@ class SendGate:
             self.in_flight += 1
             return ticket
 
-    def leave(self, ticket: Ticket, signal: CallSignal, seconds: float | None = None) -> None:
+    def leave(
+        self, ticket: Ticket, signal: CallSignal, seconds: float | None = None, rate_limited: bool = False
+    ) -> None:
         with self._changed:
             self.in_flight -= 1
-            self.aimd.end(ticket, signal, seconds)
+            self.aimd.end(ticket, signal, seconds, rate_limited)
             self._gauge.set(self.aimd.window)
             self._changed.notify_all()

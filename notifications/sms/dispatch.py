@@ -65,7 +65,7 @@ from notifications.sms.providers.base import (
     SmsProvider,
 )
 from notifications.sms.queues import PAUSED_KEY, kick
-from notifications.sms.ratelimit import Pacer, RateLimiter
+from notifications.sms.ratelimit import PACE_GUARD_SECONDS, Pacer, RateLimiter
 from notifications.sms.routing import Route, Router, build_routes
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ ROUND_MARKER = 0
 # Batches a round holds per call the route's window lets out at once: enough to spread a round's bookkeeping over
 # many calls, few enough that a round's claimed rows leave within a few calls' time.
 BATCHES_PER_THREAD = 4
+# A call that waited longer than this for its send-rate slot was held back by the rate, not by the provider.
+PACED_SECONDS = 0.001
 # Noted on a message sent again because the outcome of its first provider call was never learnt.
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 ALERT_NO_CREDIT = "sms_no_credit"
@@ -131,9 +133,10 @@ class Dispatcher:
             self.routes = build_routes(self.settings, self.provider)
         self.router = Router(self.settings.sms_routes)
         # Per route (each Kannel route has its own rate), one pause flag for all: a bucket that a round reserves before
-        # its claim, and a pacer that gives each call its own slot within the second.
+        # its claim, and a pacer that gives each call its own slot within the second. The bucket fills no faster than
+        # the pacer lets calls out when the route is saturated, so claimed rows never queue up behind the pacer.
         self.limiters = {
-            name: RateLimiter(self.redis, route.rate_key, PAUSED_KEY, route.rate_per_second)
+            name: RateLimiter(self.redis, route.rate_key, PAUSED_KEY, route.rate_per_second / (1 + PACE_GUARD_SECONDS))
             for name, route in self.routes.items()
         }
         self.pacers = {
@@ -288,8 +291,9 @@ class Dispatcher:
 
     def _plan_round(self, session: Session, priority: MessagePriority) -> list[_Batch]:
         """The next due messages, grouped into batches: one route and one text per batch, a number at most once per
-        batch, no more numbers than the route's provider takes a call. Each route's share of a round is at most one
-        second of its own rate (or one batch, when the rate is below a batch a second)."""
+        batch, no more numbers than the route's provider takes a call or its rate allows in a second. Each route's
+        share of a round is at most one second of its own rate (or one batch, when the rate is below a batch a
+        second)."""
         max_batches = self._round_batches()
         quota = {name: _round_size(route, max_batches) for name, route in self.routes.items()}
         rows = session.execute(
@@ -356,7 +360,7 @@ class Dispatcher:
         rows = batch.rows
         gate = self.gates[batch.route]
         ticket = gate.enter()
-        signal, seconds = CallSignal.NEUTRAL, None
+        signal, seconds, wait = CallSignal.NEUTRAL, None, 0.0
         try:
             wait = self.pacers[batch.route].release(len(rows))
             if wait < 0:
@@ -385,7 +389,7 @@ class Dispatcher:
             breaker.succeeded()
             return rows, results
         finally:
-            gate.leave(ticket, signal, seconds)
+            gate.leave(ticket, signal, seconds, rate_limited=wait > PACED_SECONDS)
 
     def _round_batches(self) -> int:
         """Batches a round may hold per route: BATCHES_PER_THREAD for every call the widest window lets out now."""

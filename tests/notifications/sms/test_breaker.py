@@ -116,3 +116,4 @@ def test_the_worker_metrics_page_shows_the_calls_and_the_breaker_changes(dispatc
     assert page.count("gateway_sms_provider_calls_total") >= 1
     assert 'gateway_sms_provider_calls_total{outcome="unavailable",route="africastalking"}' in page
     assert 'gateway_sms_breaker_transitions_total{route="africastalking",state="open"}' in page
+    assert 'gateway_sms_send_window{route="africastalking"} 1.0' in page  # the window, cut to its floor

@@ -54,6 +54,16 @@ def test_a_full_window_of_prompt_answers_grows_by_about_one_call_per_round_trip_
     assert window.window == 10
 
 
+def test_calls_held_back_by_the_send_rate_do_not_grow_the_window():
+    clock = FakeClock()
+    window = AimdWindow(initial=4, ceiling=10, clock=clock)
+    for _ in range(50):
+        ticket = window.begin(window.limit - 1)
+        clock.now += RTT
+        window.end(ticket, CallSignal.ANSWERED, RTT, rate_limited=True)
+    assert window.window == 4
+
+
 def test_answers_to_a_window_that_was_not_full_do_not_grow_it():
     clock = FakeClock()
     window = AimdWindow(initial=4, ceiling=10, clock=clock)

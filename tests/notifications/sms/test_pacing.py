@@ -8,12 +8,15 @@ from collections import Counter
 
 import pytest
 
-from models.messages import MessageKind
+from models.messages import MessageKind, MessagePriority
 from models.people import get_or_create_contact
+from notifications.sms.dispatch import Dispatcher
 from notifications.sms.outbox import owe_text
+from notifications.sms.providers.africastalking import AfricasTalkingProvider
 from notifications.sms.queues import PAUSED_KEY, kick
 from notifications.sms.ratelimit import Pacer
 from tests.factories import next_phone
+from tests.notifications.sms.test_dispatch import queue_texts
 from tests.notifications.sms.test_worker_processes import accepted_count, start_worker, stop, wait_until, worker_env
 
 RATE = 10
@@ -55,6 +58,23 @@ def test_the_pacer_releases_nothing_while_sending_is_paused(redis):
     assert pacer.release(1) == -1
     redis.delete(PAUSED_KEY)
     assert pacer.release(1) == 0
+
+
+def test_a_call_carries_at_most_one_second_of_the_rate(db, redis, settings, emulator):
+    slow = settings.replace(
+        at_api_base_url=emulator.url, at_api_key="test-key", sms_rate_per_second=3.0, sms_batch_size=100
+    )
+    dispatcher = Dispatcher(settings=slow, db=db, redis=redis, provider=AfricasTalkingProvider.from_settings(slow))
+    try:
+        queue_texts(db, {next_phone(): "Payments start on Monday." for _ in range(7)})
+        assert dispatcher.drain(MessagePriority.TRANSACTIONAL) == (7, False)
+    finally:
+        dispatcher.close()
+    requests = emulator.state.snapshot()["requests"]
+    assert sorted(len(request["form"]["to"].split(",")) for request in requests) == [1, 3, 3]
+    times = sorted(request["at"] for request in requests)
+    # Each call of three is one second of the rate: the next call leaves a second later (less a slow wake-up).
+    assert min(later - earlier for earlier, later in zip(times, times[1:], strict=False)) > 0.8
 
 
 @pytest.mark.slow
