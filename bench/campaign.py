@@ -13,12 +13,16 @@ tree's peak memory (goal: the largest size needs at most MEMORY_GOAL times the m
     .venv/bin/python bench/campaign.py --text 'Hello {first_name}, ref {reference}.'   # one custom text
     .venv/bin/python bench/campaign.py --profile               # also cProfile an in-process fan-out and drain
     .venv/bin/python bench/campaign.py --recipients 1000000    # fan-out alone at 100,000 and 1,000,000 (PostgreSQL)
+    .venv/bin/python bench/campaign.py --latency 0.15 --overload-in-flight 8   # one latency; 429 above 8 calls
 
 Two texts by default, because batching decides the dispatch rate: a personalised notice ({first_name} and
 {reference}: every message differs, one provider call per recipient, the issue's "realistic" campaign and the
 headline figure) and a shared announcement (no placeholders: full batches of SMS_BATCH_SIZE). Both run on the same
 seeded database, one after the other, each with a fresh worker. PostgreSQL: a database is created per size on the
 server (trust auth) and dropped afterwards; if the server is unreachable it is skipped with a note.
+Every scenario runs at each provider latency of `--latency` (default 0 and 0.15 s, ± `--jitter`), as bench/sms.py
+does: the emulator delays each call, the SDK loop at a latency is timed over its first calls only, and the run
+reports the most messages the provider took in any one second and the calls it refused with 429.
 Results also go to bench/results/ as JSON. The exit status is 0 whenever the benchmark ran, whatever the figures.
 """
 
@@ -54,13 +58,17 @@ from sms import (  # noqa: E402
     Children,
     FreshDatabase,
     MemoryWatch,
+    add_network_options,
     add_worker_options,
+    capped_baseline,
     check_emulator,
+    configure_emulator,
     dispatcher_batches,
+    latency_label,
+    network,
     reset_emulator,
     start_emulator,
     start_workers,
-    timed_baseline,
     vm_hwm,
     warm_up,
     worker_env,
@@ -311,6 +319,7 @@ class ScenarioResult:
     emulator_gateway: dict
     emulator_baseline: dict
     notes: list[str] = field(default_factory=list)
+    latency: float = 0.0  # the provider's, in seconds (± the run's jitter)
 
 
 def run_scenario(
@@ -325,11 +334,15 @@ def run_scenario(
     scratch: Path,
     redis_url: str,
     emulator_url: str,
+    latency: float = 0.0,
 ) -> ScenarioResult:
     name, text_en, text_st = scenario
+    if latency:
+        name = f"{name} {latency_label(latency)}"
     notes: list[str] = []
     connection = connect(redis_url)
     connection.flushdb()
+    configure_emulator(emulator_url, **network(args, latency))
     reset_emulator(emulator_url)
     env = {
         **worker_env(db.url, redis_url, emulator_url, BENCH_BATCH_SIZE),
@@ -389,10 +402,10 @@ def run_scenario(
 
     batches = dispatcher_batches(messages, BENCH_BATCH_SIZE)
     reset_emulator(emulator_url)
-    baseline_seconds, busy_baseline = timed_baseline(emulator_url, batches)
-    emulator_baseline = check_emulator(emulator_url, expected, EMULATOR_READ_TIMEOUT_SECONDS)
+    baseline_seconds, busy_baseline, baselined = capped_baseline(emulator_url, batches, network(args, latency))
+    emulator_baseline = check_emulator(emulator_url, baselined, EMULATOR_READ_TIMEOUT_SECONDS)
     if not emulator_baseline["exact"]:
-        notes.append(f"baseline: the emulator did not receive exactly the {len(messages)} messages")
+        notes.append(f"baseline: the emulator did not receive exactly the {len(baselined)} messages")
     reset_emulator(emulator_url)
 
     dispatch_seconds = dispatch_rate = end_to_end_seconds = end_to_end_rate = None
@@ -402,7 +415,7 @@ def run_scenario(
             dispatch_rate = (result.accepted - result.in_first_round) / dispatch_seconds
         end_to_end_seconds = (result.last_accepted - sent_at).total_seconds()
         end_to_end_rate = result.accepted / end_to_end_seconds
-    baseline_rate = len(messages) / baseline_seconds if baseline_seconds else 0.0
+    baseline_rate = len(baselined) / baseline_seconds if baseline_seconds else 0.0
     ratio = dispatch_rate / baseline_rate if dispatch_rate and baseline_rate else None
     end_to_end_ratio = end_to_end_rate / baseline_rate if end_to_end_rate and baseline_rate else None
     return ScenarioResult(
@@ -437,6 +450,7 @@ def run_scenario(
         emulator_gateway=emulator_gateway,
         emulator_baseline=emulator_baseline,
         notes=notes,
+        latency=latency,
     )
 
 
@@ -914,6 +928,33 @@ def print_table(results: list[ScenarioResult], ratios: list[dict], skipped: list
     )
 
 
+def network_runs(args) -> list[tuple[tuple[str, str, str], float]]:
+    """Every scenario at every latency of the run, the latencies inside: one seeded database serves them all."""
+    return [(scenario, latency) for scenario in scenarios(args) for latency in args.latency]
+
+
+def print_network_table(results: list[ScenarioResult], args) -> None:
+    """Per latency: the worker's dispatch rate against the SDK loop's, the busiest second at the provider, 429s."""
+    print()
+    print(
+        f"Over the network: {args.workers} worker(s), jitter ±{args.jitter * 1000:.0f} ms"
+        + (f", 429 above {args.overload_in_flight} calls in flight" if args.overload_in_flight else "")
+        + (f", 429 above {args.overload_rate:g} calls/s" if args.overload_rate else "")
+    )
+    header = (
+        f"{'db':<10} {'text':<18} {'size':>6} {'latency':>7} {'disp msg/s':>10} {'per worker':>10} "
+        f"{'SDK loop msg/s':>14} {'ratio':>6} {'busiest 1 s':>11} {'429s':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.database:<10} {r.scenario:<18} {r.size:>6} {latency_label(r.latency):>7} {_rate(r.dispatch_rate):>10} "
+            f"{_rate((r.dispatch_rate or 0) / args.workers):>10} {r.baseline_rate:>14.1f} {(r.ratio or 0):>6.2f} "
+            f"{r.emulator_gateway['worst_second']:>11} {r.emulator_gateway['refused_429']:>5}"
+        )
+
+
 def results_document(results: list[ScenarioResult], ratios: list[dict], skipped: list[str], args, profile) -> dict:
     return {
         "benchmark": "campaign",
@@ -980,6 +1021,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="server for --databases postgresql")
     add_worker_options(parser, DEFAULT_TIMEOUT_SECONDS, "longest wait per campaign")
+    add_network_options(parser)
     parser.add_argument("--quick", action="store_true", help=f"a smoke run: {','.join(map(str, QUICK_SIZES))}")
     parser.add_argument("--profile", action="store_true", help="also cProfile an in-process run_fanout and drain")
     parser.add_argument(
@@ -1036,7 +1078,7 @@ def main(argv: list[str] | None = None) -> int:
                     try:
                         beneficiaries, seconds = seed(db, size)
                         print(f"{kind} {size}: seeded {beneficiaries} beneficiaries in {seconds:.1f} s", flush=True)
-                        for scenario in scenarios(args):
+                        for scenario, latency in network_runs(args):
                             try:
                                 result = run_scenario(
                                     db,
@@ -1049,6 +1091,7 @@ def main(argv: list[str] | None = None) -> int:
                                     scratch=scratch,
                                     redis_url=redis_url,
                                     emulator_url=emulator_url,
+                                    latency=latency,
                                 )
                             except RuntimeError as exc:
                                 # One broken scenario (a worker that died) should not cost the others' figures.
@@ -1067,12 +1110,14 @@ def main(argv: list[str] | None = None) -> int:
                         db.dispose()
         if args.profile and databases:
             print(f"profiling an in-process fan-out and drain ({databases[0]}, {args.profile_size})...", flush=True)
+            configure_emulator(emulator_url, **network(args, args.latency[0]))
             profile = profile_campaign(databases[0], args, scratch, redis_url, emulator_url)
     if not results:
         print("no campaign ran to the end; nothing to report", file=sys.stderr)
         return 1
     ratios = memory_ratios(results)
     print_table(results, ratios, skipped)
+    print_network_table(results, args)
     if profile:
         print("\n" + profile)
     print(f"results: {common.write_results('campaign', results_document(results, ratios, skipped, args, profile))}")

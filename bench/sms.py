@@ -12,6 +12,14 @@ per message, like personal payment notices) and one shared text (full batches, l
     .venv/bin/python bench/sms.py --quick      # a smoke run in seconds
     .venv/bin/python bench/sms.py --database-url postgresql+psycopg://127.0.0.1:5432/postgres
     .venv/bin/python bench/sms.py --profile    # also cProfile one in-process drain, to see where the time goes
+    .venv/bin/python bench/sms.py --latency 0.15 --workers 2 --rate 100    # one latency; the rate held per second
+    .venv/bin/python bench/sms.py --latency 0.15 --overload-in-flight 8    # the provider answers 429 above 8 calls
+
+Every scenario runs at each provider latency of `--latency` (default 0 and 0.15 s, ± `--jitter`): the emulator
+delays each call as a real network does. The SDK loop at a latency is timed over its first BASELINE_CALLS_AT_LATENCY
+calls only (it is one call at a time, so its rate is steady and a whole run would take many minutes). Each run also
+reports the most messages the emulator received in any one second (the rate must hold in every second) and the calls
+it refused with 429.
 
 With a PostgreSQL URL, the URL names the server and a database to connect to for administration; every scenario
 runs in a fresh database created there and dropped afterwards. Results also go to bench/results/ as JSON.
@@ -107,6 +115,11 @@ WORKER_READY_TIMEOUT_SECONDS = 60
 DEFAULT_SEND_TIMEOUT_SECONDS = 900
 # Provider calls before timing anything, so that neither side pays for a cold emulator.
 WARMUP_CALLS = 20
+# The provider latencies every scenario runs at by default (seconds): loopback, and Africa's Talking from Lesotho.
+DEFAULT_LATENCIES = (0.0, 0.15)
+DEFAULT_JITTER_SECONDS = 0.05
+# At a latency, the SDK loop's rate is measured over this many calls (one at a time: 200 calls at 150 ms is 30 s).
+BASELINE_CALLS_AT_LATENCY = 200
 # Baseline read timeout: the emulator answers in milliseconds; a stuck call should fail, not hang the run.
 BASELINE_TIMEOUT_SECONDS = 30
 # Functions shown from the profile of one in-process drain.
@@ -247,6 +260,7 @@ def check_emulator(url: str, expected: set[tuple[str, str]], timeout: float = BA
     got = [(message["phone"], message["text"]) for message in recorded["messages"]]
     received = set(got)
     return {
+        **arrival_figures(recorded["requests"]),
         "requests": len(recorded["requests"]),
         "messages": len(got),
         "duplicates": len(got) - len(received),
@@ -254,6 +268,62 @@ def check_emulator(url: str, expected: set[tuple[str, str]], timeout: float = BA
         "unexpected": len(received - expected),
         "exact": len(got) == len(expected) and received == expected,
     }
+
+
+def arrival_figures(recorded_requests: list[dict]) -> dict:
+    """What the provider saw per second: the most messages it took in any one-second window, and the calls it refused
+    with 429 (the emulator's overload mode)."""
+    taken = sorted(
+        (request["at"], len(request["form"].get("to", "").split(",")))
+        for request in recorded_requests
+        if request.get("http_status") and 200 <= request["http_status"] < 300
+    )
+    worst, window_total, first = 0, 0, 0
+    for at, count in taken:  # a sliding window [at - 1, at] over the arrivals in time order
+        window_total += count
+        while taken[first][0] <= at - 1:
+            window_total -= taken[first][1]
+            first += 1
+        worst = max(worst, window_total)
+    return {
+        "worst_second": worst,
+        "refused_429": sum(1 for request in recorded_requests if request.get("http_status") == 429),
+    }
+
+
+def configure_emulator(url: str, **changes) -> None:
+    """Change the running emulator's latency, jitter or overload limits (`POST /_emulator/config`)."""
+    requests.post(f"{url}/_emulator/config", json=changes, timeout=BASELINE_TIMEOUT_SECONDS).raise_for_status()
+
+
+def network(args, latency: float) -> dict:
+    """The emulator's settings for one latency of the run: the latency, its jitter, the overload limits. The SDK
+    loop runs without the overload limits (it is one call at a time)."""
+    return {
+        "latency": latency,
+        "jitter": min(args.jitter, latency),
+        "max_in_flight": args.overload_in_flight,
+        "max_calls_per_second": args.overload_rate,
+    }
+
+
+def latency_label(latency: float) -> str:
+    return f"{latency * 1000:.0f}ms"
+
+
+def capped_baseline(
+    emulator_url: str, batches: list[tuple[str, list[str]]], net: dict
+) -> tuple[float, float, set[tuple[str, str]]]:
+    """`timed_baseline` over the calls that are timed at the network's latency (all at 0 ms, the first
+    BASELINE_CALLS_AT_LATENCY otherwise), without the overload limits; returns seconds, busy cores and the
+    (phone, text) pairs those calls sent."""
+    timed = batches[:BASELINE_CALLS_AT_LATENCY] if net["latency"] else batches
+    configure_emulator(emulator_url, max_in_flight=None, max_calls_per_second=None)
+    try:
+        seconds, busy = timed_baseline(emulator_url, timed)
+    finally:
+        configure_emulator(emulator_url, **net)
+    return seconds, busy, {(phone, text) for text, phones in timed for phone in phones}
 
 
 # -- peak memory -------------------------------------------------------------------------------------------------------
@@ -813,28 +883,41 @@ class ScenarioResult:
     emulator_baseline: dict
     emulator_gateway: dict
     notes: list[str] = field(default_factory=list)
+    latency: float = 0.0  # the provider's, in seconds (± the run's jitter)
 
 
 def run_scenario(
-    name: str, workload: Workload, args, *, children: Children, scratch: Path, redis_url: str, emulator_url: str
+    name: str,
+    workload: Workload,
+    args,
+    *,
+    children: Children,
+    scratch: Path,
+    redis_url: str,
+    emulator_url: str,
+    latency: float = 0.0,
 ) -> ScenarioResult:
     connection = connect(redis_url)
     connection.flushdb()
     batches = workload.batches(args.batch_size)
     notes = []
+    if latency:
+        name = f"{name} {latency_label(latency)}"
 
     reset_emulator(emulator_url)
-    baseline_seconds, baseline_busy_cores = timed_baseline(emulator_url, batches)
+    baseline_seconds, baseline_busy_cores, baselined = capped_baseline(emulator_url, batches, network(args, latency))
     expected = set(workload.pairs())
-    emulator_baseline = check_emulator(emulator_url, expected)
+    emulator_baseline = check_emulator(emulator_url, baselined)
     if not emulator_baseline["exact"]:
-        notes.append(f"baseline: the emulator did not receive exactly the {workload.messages} messages")
+        notes.append(f"baseline: the emulator did not receive exactly the {len(baselined)} messages")
     reset_emulator(emulator_url)
 
     with FreshDatabase(args.database_url, scratch, name) as fresh:
         db = Database(fresh.url)
         try:
             env = worker_env(fresh.url, redis_url, emulator_url, args.batch_size)
+            if args.rate:
+                env["SMS_RATE_PER_SECOND"] = str(args.rate)
             run = gateway(
                 children,
                 db,
@@ -854,7 +937,7 @@ def run_scenario(
         notes.append(f"gateway: only {run.accepted} of {workload.messages} accepted within {args.timeout:.0f} s")
     reset_emulator(emulator_url)
 
-    baseline_rate = workload.messages / baseline_seconds
+    baseline_rate = len(baselined) / baseline_seconds
     gateway_rate = workload.messages / run.seconds if run.seconds else None
     ratio = gateway_rate / baseline_rate if gateway_rate else None
     return ScenarioResult(
@@ -875,6 +958,7 @@ def run_scenario(
         emulator_baseline=emulator_baseline,
         emulator_gateway=emulator_gateway,
         notes=notes,
+        latency=latency,
     )
 
 
@@ -924,6 +1008,34 @@ def print_table(results: list[ScenarioResult], workers: int) -> None:
     )
 
 
+def print_network_table(results: list[ScenarioResult], args) -> None:
+    """Per latency: the gateway's rate per worker against the SDK loop's, the busiest second at the provider, 429s."""
+    rate = f"SMS_RATE_PER_SECOND={args.rate:g}" if args.rate else "no rate limit"
+    overload = []
+    if args.overload_in_flight:
+        overload.append(f"429 above {args.overload_in_flight} calls in flight")
+    if args.overload_rate:
+        overload.append(f"429 above {args.overload_rate:g} calls/s")
+    print()
+    jitter = f"jitter ±{args.jitter * 1000:.0f} ms"
+    print(f"Over the network: {args.workers} worker(s), {rate}, {jitter}; {', '.join(overload) or 'no 429s'}")
+    header = (
+        f"{'scenario':<20} {'latency':>7} {'gateway msg/s':>13} {'per worker':>10} {'SDK loop msg/s':>14} {'ratio':>6} "
+        f"{'busiest 1 s':>11} {'429s':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        gateway_rate = result.gateway_rate or 0.0
+        print(
+            f"{result.name:<20} {latency_label(result.latency):>7} {gateway_rate:>13.0f} "
+            f"{gateway_rate / args.workers:>10.0f} {result.baseline_rate:>14.1f} "
+            f"{(result.ratio or 0.0):>6.2f} {result.emulator_gateway['worst_second']:>11} "
+            f"{result.emulator_gateway['refused_429']:>5}"
+        )
+    print("busiest 1 s: the most messages the provider took in any one-second window (every worker together)")
+
+
 def results_document(results: list[ScenarioResult], args, profile: str | None) -> dict:
     return {
         "benchmark": "sms",
@@ -942,6 +1054,37 @@ def add_worker_options(parser: argparse.ArgumentParser, timeout: float, timeout_
     parser.add_argument("--redis-url", help="default: an embedded Redis in a temporary directory")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=timeout, help=f"{timeout_help} (default %(default)s s)")
+
+
+def _latencies(raw: str) -> list[float]:
+    try:
+        latencies = [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"latencies are comma-separated seconds, got {raw!r}") from None
+    if not latencies or min(latencies) < 0:
+        raise argparse.ArgumentTypeError("latencies must be zero or more seconds")
+    return latencies
+
+
+_DEFAULT_LATENCIES_TEXT = ",".join(f"{latency:g}" for latency in DEFAULT_LATENCIES)
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """--latency, --jitter and the emulator's overload limits: bench/campaign.py models the same network."""
+    parser.add_argument(
+        "--latency",
+        type=_latencies,
+        default=list(DEFAULT_LATENCIES),
+        help=f"provider latencies to run every scenario at, seconds (default {_DEFAULT_LATENCIES_TEXT})",
+    )
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=DEFAULT_JITTER_SECONDS,
+        help="± seconds around each non-zero latency (default %(default)s)",
+    )
+    parser.add_argument("--overload-in-flight", type=int, help="the emulator answers 429 above this many calls at once")
+    parser.add_argument("--overload-rate", type=float, help="the emulator answers 429 above this many calls a second")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -967,6 +1110,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "per scenario and dropped",
     )
     add_worker_options(parser, DEFAULT_SEND_TIMEOUT_SECONDS, "longest wait for the workers per scenario")
+    add_network_options(parser)
+    parser.add_argument(
+        "--rate", type=float, help="SMS_RATE_PER_SECOND of the workers (default: high enough never to bind)"
+    )
     parser.add_argument("--quick", action="store_true", help=f"a smoke run: {QUICK_MESSAGES} messages")
     parser.add_argument("--profile", action="store_true", help="also cProfile one in-process Dispatcher.drain")
     parser.add_argument(
@@ -1005,19 +1152,26 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_kannel(args, children=children, scratch=scratch, redis_url=redis_url))
         emulator_url = start_emulator(children, scratch)
         warm_up(emulator_url)
-        for name, workload in scenarios(args):
-            print(f"{name}: {workload.messages} messages, {workload.distinct_texts} text(s)...", flush=True)
-            results.append(
-                run_scenario(
-                    name,
-                    workload,
-                    args,
-                    children=children,
-                    scratch=scratch,
-                    redis_url=redis_url,
-                    emulator_url=emulator_url,
+        for latency in args.latency:
+            configure_emulator(emulator_url, **network(args, latency))
+            for name, workload in scenarios(args):
+                print(
+                    f"{name} at {latency_label(latency)}: {workload.messages} messages, "
+                    f"{workload.distinct_texts} text(s)...",
+                    flush=True,
                 )
-            )
+                results.append(
+                    run_scenario(
+                        name,
+                        workload,
+                        args,
+                        children=children,
+                        scratch=scratch,
+                        redis_url=redis_url,
+                        emulator_url=emulator_url,
+                        latency=latency,
+                    )
+                )
         if args.profile:
             name, workload = scenarios(args)[0]
             connect(redis_url).flushdb()
@@ -1029,6 +1183,7 @@ def main(argv: list[str] | None = None) -> int:
                     db.dispose()
             reset_emulator(emulator_url)
     print_table(results, args.workers)
+    print_network_table(results, args)
     if profile:
         print("\n" + profile)
     print(f"results: {common.write_results('sms', results_document(results, args, profile))}")

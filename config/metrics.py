@@ -21,7 +21,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 # The environment variable that switches prometheus_client to its multiprocess mode (read when it is imported).
@@ -78,6 +86,11 @@ SMS_PROVIDER_CALL_SECONDS = Histogram(
     "Time of one SMS provider call, by route",
     ["route"],
     buckets=PROVIDER_CALL_BUCKETS,
+)
+SMS_SEND_WINDOW = Gauge(
+    "gateway_sms_send_window",
+    "Provider calls this worker may have in flight on a route now (the adaptive window, notifications.sms.congestion)",
+    ["route"],
 )
 SMS_BREAKER_TRANSITIONS = Counter(
     "gateway_sms_breaker_transitions", "Circuit breaker changes of a route, by the state entered", ["route", "state"]

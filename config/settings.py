@@ -223,7 +223,8 @@ class Settings:
     registration_draft_ttl_seconds: int = 86400  # an unfinished registration is kept 24 hours per number
     sms_rate_per_second: float = 10.0  # provider-wide send rate, across all workers
     sms_batch_size: int = 100  # recipients per provider call
-    sms_send_concurrency: int = 4  # provider calls a worker has in flight at once
+    sms_send_concurrency: int = 4  # provider calls in flight per route a worker starts with; then it adapts (AIMD)
+    sms_send_concurrency_max: int = 32  # most provider calls in flight per route and worker, however fast it answers
     quiet_hours: tuple[str, str] | None = ("20:00", "07:00")  # no bulk SMS in these Africa/Maseru hours
     sms_price_per_part: float = 0.30  # estimated provider price of one SMS part, in maloti, for campaign previews
     at_timeout_seconds: float = 15.0  # longest wait for the provider's answer to one send call
@@ -286,6 +287,7 @@ _PARSERS = {
     "sms_rate_per_second": _float,
     "sms_batch_size": _int,
     "sms_send_concurrency": _int,
+    "sms_send_concurrency_max": _int,
     "quiet_hours": _quiet_hours,
     "at_timeout_seconds": _float,
     "sms_price_per_part": _float,
@@ -397,6 +399,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("USSD_MAX_CHARS below 60 cannot hold a menu")
     if settings.sms_batch_size < 1 or settings.sms_rate_per_second <= 0 or settings.sms_send_concurrency < 1:
         raise SettingsError("SMS_BATCH_SIZE, SMS_RATE_PER_SECOND and SMS_SEND_CONCURRENCY must be positive")
+    if settings.sms_send_concurrency_max < settings.sms_send_concurrency:
+        raise SettingsError("SMS_SEND_CONCURRENCY_MAX must be at least SMS_SEND_CONCURRENCY")
     if settings.sms_breaker_failures < 1 or settings.sms_breaker_cooldown_seconds <= 0:
         raise SettingsError("SMS_BREAKER_FAILURES and SMS_BREAKER_COOLDOWN_SECONDS must be positive")
 

@@ -3,6 +3,11 @@
 Starts, when missing: an embedded Redis (REDIS_URL unset), the database schema (SQLite under var/ by default), the
 provider emulator (AT_API_BASE_URL unset), Kannel (when SMS_ROUTES names a Kannel route, e.g. `*=kannel`, and
 Kannel is installed), an RQ worker, and the web app. Ctrl-C stops them all.
+
+The emulator answers in under a millisecond unless told otherwise; to feel a real network, set in the environment
+EMULATOR_LATENCY (seconds each messaging call takes, e.g. 0.15 for Africa's Talking from Lesotho), EMULATOR_JITTER
+(± seconds around it, e.g. 0.05), and to see the gateway back off, EMULATOR_MAX_CALLS_PER_SECOND and
+EMULATOR_MAX_IN_FLIGHT (calls above either are answered HTTP 429).
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ from models import migrate
 EMULATOR_PORT = 8025
 # Seconds between delivery and its report from the emulator.
 EMULATOR_REPORT_DELAY_SECONDS = 2.0
+# Environment variables of `dev` passed to the emulator as options (see the module docstring).
+EMULATOR_OPTIONS = {
+    "EMULATOR_LATENCY": "--latency",
+    "EMULATOR_JITTER": "--jitter",
+    "EMULATOR_MAX_CALLS_PER_SECOND": "--max-calls-per-second",
+    "EMULATOR_MAX_IN_FLIGHT": "--max-in-flight",
+}
 
 
 @click.command("dev")
@@ -59,6 +71,7 @@ def dev_command(host: str, port: int) -> None:
                     report_url,
                     "--report-delay",
                     str(EMULATOR_REPORT_DELAY_SECONDS),
+                    *emulator_options(env),
                 ],
                 env=env,
             )
@@ -91,6 +104,15 @@ def dev_command(host: str, port: int) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def emulator_options(env: dict[str, str]) -> list[str]:
+    """The emulator's command-line options that the EMULATOR_* variables of `env` ask for."""
+    options: list[str] = []
+    for name, option in EMULATOR_OPTIONS.items():
+        if env.get(name, "").strip():
+            options += [option, env[name].strip()]
+    return options
 
 
 def _interrupt(_signum, _frame) -> None:

@@ -19,18 +19,28 @@ Control endpoints (JSON):
   `times` limits a rule to K uses, after which that number (or the default) is back to `delivered`; a use is one
   provider call for `http_500` and `hang`, one recipient otherwise. Per-number rules merge; null removes one.
 - `GET /_emulator/messages`: `{"requests": [...], "messages": [...], "reports": [...]}`, everything recorded.
-- `POST /_emulator/config` `{"delivery_report_url": ..., "report_delay": ..., "api_key": ...}`.
+- `POST /_emulator/config` `{"delivery_report_url": ..., "report_delay": ..., "api_key": ..., "latency": ...,
+  "jitter": ..., "max_calls_per_second": ..., "max_in_flight": ...}`.
+
+A real provider is a network away: `--latency 0.15 --jitter 0.05` delays every messaging call by 150 ms ± 50 ms
+(uniformly; calls are served concurrently, one thread each, as a real API serves them). And a real provider pushes
+back when pressed: `--max-calls-per-second R` answers HTTP 429 to a call that would make more than R calls in the
+last second, `--max-in-flight N` to a call that finds N calls already being answered. A refused call takes no time and
+records nothing but the request. Every request keeps its arrival time (`at`, Unix seconds), so a test can count the
+calls and messages of any one-second window.
 - `POST /_emulator/reset`: forget messages, rules and pending delivery reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import heapq
 import itertools
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -64,6 +74,10 @@ SERVE_POLL_SECONDS = 0.05
 # Africa's Talking's documentation does not say which 2xx it answers; 201 is what integrations report seeing, and
 # it keeps clients honest about accepting any 2xx.
 SEND_HTTP_STATUS = 201
+TOO_MANY_REQUESTS_STATUS = 429
+TOO_MANY_REQUESTS_TEXT = "Too Many Requests"
+# The window of `max_calls_per_second`.
+RATE_WINDOW_SECONDS = 1.0
 UNAUTHORIZED_TEXT = "The supplied authentication is invalid"
 CURRENCY = "LSL"
 COST_PER_PART = Decimal("0.3000")
@@ -166,6 +180,19 @@ class OutcomeRule:
         return rule
 
 
+# What `POST /_emulator/config` may change, and how each value is read.
+CONFIGURABLE = {
+    "api_key": str,
+    "username": str,
+    "delivery_report_url": str,
+    "report_delay": float,
+    "latency": float,
+    "jitter": float,
+    "max_calls_per_second": float,
+    "max_in_flight": int,
+}
+
+
 @dataclass(order=True)
 class _PendingReport:
     due: float
@@ -184,11 +211,22 @@ class EmulatorState:
         username: str | None = None,
         delivery_report_url: str | None = None,
         report_delay: float = DEFAULT_REPORT_DELAY_SECONDS,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        max_calls_per_second: float | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.api_key = api_key  # when set, calls must carry exactly this key; otherwise any non-empty key
         self.username = username  # when set, calls must name this user
         self.delivery_report_url = delivery_report_url
         self.report_delay = report_delay
+        self.latency = latency  # seconds every messaging call takes, as over a real network
+        self.jitter = jitter  # latency varies uniformly by up to this much either way
+        self.max_calls_per_second = max_calls_per_second  # above this, calls are answered 429 (None: no limit)
+        self.max_in_flight = max_in_flight  # calls answered at once; one more is answered 429 (None: no limit)
+        self._in_flight = 0
+        self._arrivals: collections.deque[float] = collections.deque()  # accepted calls of the last second
+        self._random = random.Random()
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._reports_changed = threading.Condition(self._lock)
@@ -204,12 +242,14 @@ class EmulatorState:
     # -- configuration -------------------------------------------------------------------------------------------
 
     def configure(self, **changes: Any) -> None:
-        """Change `api_key`, `username`, `delivery_report_url` or `report_delay` while running."""
+        """Change `api_key`, `username`, `delivery_report_url`, `report_delay`, `latency`, `jitter`,
+        `max_calls_per_second` or `max_in_flight` while running (null lifts a limit)."""
         with self._lock:
             for name, value in changes.items():
-                if name not in {"api_key", "username", "delivery_report_url", "report_delay"}:
+                if name not in CONFIGURABLE:
                     raise RuleError(f"unknown setting {name!r}")
-                setattr(self, name, float(value) if name == "report_delay" else value)
+                parse = CONFIGURABLE[name]
+                setattr(self, name, None if value is None else parse(value))
 
     def set_outcomes(self, spec: dict) -> None:
         """Apply `{"default": RULE, "times": K, "numbers": {phone: RULE or None}}` (see the module docstring)."""
@@ -290,12 +330,38 @@ class EmulatorState:
         for phone in [phone for phone, candidate in self._numbers.items() if candidate is rule]:
             del self._numbers[phone]
 
+    def admit(self) -> bool:
+        """May one more messaging call be answered now? False when answering it would exceed `max_in_flight` or
+        `max_calls_per_second` (the caller answers 429); True counts it in flight until `done`."""
+        now = time.monotonic()
+        with self._lock:
+            while self._arrivals and self._arrivals[0] <= now - RATE_WINDOW_SECONDS:
+                self._arrivals.popleft()
+            if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+                return False
+            if self.max_calls_per_second is not None and len(self._arrivals) + 1 > self.max_calls_per_second:
+                return False
+            self._in_flight += 1
+            self._arrivals.append(now)
+            return True
+
+    def done(self) -> None:
+        """An admitted call has been answered."""
+        with self._lock:
+            self._in_flight -= 1
+
+    def delay(self) -> float:
+        """This call's latency: `latency` ± up to `jitter`, never negative."""
+        with self._lock:
+            spread = self._random.uniform(-self.jitter, self.jitter) if self.jitter else 0.0
+            return max(0.0, self.latency + spread)
+
     def wait(self, seconds: float) -> None:
         """Hang for `seconds`, or less if the emulator is closing."""
         self._closing.wait(seconds)
 
     def record_request(self, form: dict, headers: dict) -> dict:
-        entry = {"time": _now(), "form": form, "headers": headers, "http_status": None}
+        entry = {"time": _now(), "at": time.time(), "form": form, "headers": headers, "http_status": None}
         with self._lock:
             self._requests.append(entry)
         return entry
@@ -430,7 +496,14 @@ def create_emulator_app(state: EmulatorState | None = None) -> Flask:
     @app.post("/version1/messaging")
     def send_messages():
         entry = state.record_request(request.form.to_dict(), dict(request.headers))
-        response = _answer_send(state)
+        if not state.admit():
+            response = Response(TOO_MANY_REQUESTS_TEXT, status=TOO_MANY_REQUESTS_STATUS, content_type="text/plain")
+        else:
+            try:
+                state.wait(state.delay())
+                response = _answer_send(state)
+            finally:
+                state.done()
         state.answered(entry, response.status_code)
         return response
 
@@ -464,7 +537,7 @@ def create_emulator_app(state: EmulatorState | None = None) -> Flask:
             state.configure(**(request.get_json(force=True, silent=True) or {}))
         except (RuleError, TypeError, ValueError) as exc:
             abort(Response(f"{exc}\n", status=400, content_type="text/plain"))
-        return jsonify({"delivery_report_url": state.delivery_report_url, "report_delay": state.report_delay})
+        return jsonify({name: getattr(state, name) for name in CONFIGURABLE if name != "api_key"})
 
     @app.post("/_emulator/reset")
     def reset():
@@ -616,6 +689,16 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_REPORT_DELAY_SECONDS,
         help="seconds between accepting a message and reporting its delivery (default %(default)s)",
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds every messaging call takes (default %(default)s)"
+    )
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, help="latency varies uniformly by up to this much (default %(default)s)"
+    )
+    parser.add_argument(
+        "--max-calls-per-second", type=float, help="answer 429 to calls above this many in the last second"
+    )
+    parser.add_argument("--max-in-flight", type=int, help="answer 429 to a call that finds this many being answered")
     parser.add_argument("--api-key", help="accept only this API key (default: any non-empty key)")
     parser.add_argument("--username", help="accept only this user name (default: any)")
     args = parser.parse_args(argv)
@@ -625,9 +708,19 @@ def main(argv: list[str] | None = None) -> None:
         username=args.username,
         delivery_report_url=args.delivery_report_url,
         report_delay=args.report_delay,
+        latency=args.latency,
+        jitter=args.jitter,
+        max_calls_per_second=args.max_calls_per_second,
+        max_in_flight=args.max_in_flight,
     )
     server = make_server(args.host, args.port, create_emulator_app(state), threaded=True)
-    logger.info("SMS emulator on http://%s:%d (inboxes at /inbox/<phone>)", args.host, server.server_port)
+    logger.info(
+        "SMS emulator on http://%s:%d (inboxes at /inbox/<phone>), latency %.3f s ± %.3f s",
+        args.host,
+        server.server_port,
+        args.latency,
+        args.jitter,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

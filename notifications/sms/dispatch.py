@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -57,6 +58,7 @@ from models.messages import (
 from models.phone import mask_phone
 from notifications.campaigns.quiet_hours import in_quiet_hours
 from notifications.sms.breaker import BreakerState, CircuitBreaker, route_breakers
+from notifications.sms.congestion import CallSignal, SendGate
 from notifications.sms.delivery import REPORT_STATUSES, apply_kept_reports, apply_status, count_final
 from notifications.sms.providers.base import (
     Outcome,
@@ -66,7 +68,7 @@ from notifications.sms.providers.base import (
     SmsProvider,
 )
 from notifications.sms.queues import PAUSED_KEY, kick
-from notifications.sms.ratelimit import RateLimiter
+from notifications.sms.ratelimit import PACE_GUARD_SECONDS, Pacer, RateLimiter
 from notifications.sms.routing import Route, Router, build_routes
 
 log = logging.getLogger(__name__)
@@ -77,9 +79,11 @@ STARTED_KEY = "sms:started:{token}"
 STARTED_KEY_SLACK_SECONDS = 3600
 # Written first into a round's record, so that a round whose worker died before any call still has one.
 ROUND_MARKER = 0
-# Batches a round holds per sending thread: enough to spread a round's bookkeeping over many calls, few enough
-# that a round's claimed rows leave within a few calls' time.
+# Batches a round holds per call the route's window lets out at once: enough to spread a round's bookkeeping over
+# many calls, few enough that a round's claimed rows leave within a few calls' time.
 BATCHES_PER_THREAD = 4
+# A call that waited longer than this for its send-rate slot was held back by the rate, not by the provider.
+PACED_SECONDS = 0.001
 # Noted on a message sent again because the outcome of its first provider call was never learnt.
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 ALERT_NO_CREDIT = "sms_no_credit"
@@ -96,6 +100,11 @@ class _Batch:
     route: str
     body: str
     rows: list[tuple[int, str]]
+
+
+class SendingPausedError(ProviderUnavailableError):
+    """The call never went out: sending was paused (out of credit, credentials refused) while it waited for its
+    slot. Its rows go back to the queue as after a provider-wide failure, but nobody blames the provider."""
 
 
 @dataclass
@@ -117,8 +126,10 @@ class Dispatcher:
     routes: dict[str, Route] | None = None
     router: Router = field(init=False)
     limiters: dict[str, RateLimiter] = field(init=False)
+    pacers: dict[str, Pacer] = field(init=False)
+    gates: dict[str, SendGate] = field(init=False)
     breakers: dict[str, CircuitBreaker] = field(init=False)
-    _executor: ThreadPoolExecutor | None = field(init=False, default=None)
+    _executors: dict[str, ThreadPoolExecutor] = field(init=False, default_factory=dict)
     # Checked before each bulk batch; transactional messages are never held. Default: outside quiet hours.
     bulk_allowed: Callable[[], bool] | None = None
 
@@ -126,9 +137,19 @@ class Dispatcher:
         if self.routes is None:
             self.routes = build_routes(self.settings, self.provider)
         self.router = Router(self.settings.sms_routes)
-        # One bucket per route (each Kannel route has its own rate), one pause flag for all.
+        # Per route (each Kannel route has its own rate), one pause flag for all: a bucket that a round reserves before
+        # its claim, and a pacer that gives each call its own slot within the second. The bucket fills no faster than
+        # the pacer lets calls out when the route is saturated, so claimed rows never queue up behind the pacer.
         self.limiters = {
-            name: RateLimiter(self.redis, route.rate_key, PAUSED_KEY, route.rate_per_second)
+            name: RateLimiter(self.redis, route.rate_key, PAUSED_KEY, route.rate_per_second / (1 + PACE_GUARD_SECONDS))
+            for name, route in self.routes.items()
+        }
+        self.pacers = {
+            name: Pacer(self.redis, name, PAUSED_KEY, route.rate_per_second) for name, route in self.routes.items()
+        }
+        # One adaptive window of calls in flight per route, in this worker (notifications.sms.congestion).
+        self.gates = {
+            name: SendGate(name, self.settings.sms_send_concurrency, _window_ceiling(self.settings, route))
             for name, route in self.routes.items()
         }
         # One circuit breaker per route: an outage of one route holds only that route's messages.
@@ -178,9 +199,10 @@ class Dispatcher:
     def _start_round(self, priority: MessagePriority | str) -> _Round | None:
         """Claim a round of batches and hand its provider calls to the sending threads; None when nothing is due.
 
-        A round holds at most one second of the send rate, or SMS_SEND_CONCURRENCY x BATCHES_PER_THREAD full
-        batches, and its bookkeeping (one read-and-claim, one write, two Redis round trips) is shared by all its
-        calls. Claimed rows are always rows about to be sent: the rate-limit wait happens before the claim.
+        A route's share of a round is at most one second of its send rate, or BATCHES_PER_THREAD batches per call its
+        window lets out at once, and its bookkeeping (one read-and-claim, one write, two Redis round trips) is shared
+        by all its calls. Claimed rows are always rows about to be sent: the round's tokens are reserved (which waits
+        for the rate) before the claim, so its calls' own slots (`_call`) fall within about a second of it.
         """
         priority = MessagePriority(priority)
         while True:
@@ -214,8 +236,7 @@ class Dispatcher:
             _Batch(batch.route, batch.body, [(i, phone) for i, phone in batch.rows if i in claimed])
             for batch in batches
         ]
-        pool = self._pool()
-        futures = [pool.submit(self._call, token, batch) for batch in batches if batch.rows]
+        futures = [self._pool(batch.route).submit(self._call, token, batch) for batch in batches if batch.rows]
         return _Round(token=token, futures=futures, size=len(claimed))
 
     def _reserve(self, route_of: dict[int, str]) -> float:
@@ -245,27 +266,30 @@ class Dispatcher:
                 is not None
             )
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self.settings.sms_send_concurrency, thread_name_prefix="sms-send"
+    def _pool(self, route: str) -> ThreadPoolExecutor:
+        """A route's sending threads: as many as its window may ever let out, so that one route's full window never
+        holds up another route's calls. Threads start as calls need them."""
+        if route not in self._executors:
+            self._executors[route] = ThreadPoolExecutor(
+                max_workers=int(self.gates[route].aimd.ceiling), thread_name_prefix=f"sms-send-{route}"
             )
-        return self._executor
+        return self._executors[route]
 
     def close(self) -> None:
         """Let the sending threads finish and stop (the worker calls this on its way out)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        for executor in self._executors.values():
+            executor.shutdown(wait=True)
+        self._executors.clear()
 
     def _due(self, priority: MessagePriority):
         return _due(priority, utcnow())
 
     def _plan_round(self, session: Session, priority: MessagePriority) -> list[_Batch]:
         """The next due messages, grouped into batches: one route and one text per batch, a number at most once per
-        batch, no more numbers than the route's provider takes a call. Each route's share of a round is at most one
-        second of its own rate (or one batch, when the rate is below a batch a second)."""
-        max_batches = self.settings.sms_send_concurrency * BATCHES_PER_THREAD
+        batch, no more numbers than the route's provider takes a call or its rate allows in a second. Each route's
+        share of a round is at most one second of its own rate (or one batch, when the rate is below a batch a
+        second)."""
+        max_batches = self._round_batches()
         quota = {name: _round_size(route, max_batches) for name, route in self.routes.items()}
         due = _statements(dialect_name(session)).due_rows[priority]
         rows = session.connection().execute(due, {"now": utcnow(), "limit": sum(quota.values())}).all()
@@ -279,7 +303,7 @@ class Dispatcher:
             if route not in self.routes or taken[route] >= quota[route]:
                 continue  # a route SMS_ROUTES names but no provider backs is refused at start-up; this waits
             batch, phones = open_batches.get((route, body)) or (None, set())
-            if batch is None or len(batch) >= self.routes[route].provider.batch_size or phone in phones:
+            if batch is None or len(batch) >= _batch_limit(self.routes[route]) or phone in phones:
                 if opened[route] >= max_batches:
                     continue  # this text waits for the next round
                 batch, phones = open_batches[(route, body)] = ([], set())
@@ -312,27 +336,48 @@ class Dispatcher:
     def _call(self, token: str, batch: _Batch) -> tuple[list[tuple[int, str]], object]:
         """One provider call (in a pool thread): the batch's rows with the results, or the exception raised.
 
-        Before the call, the rows are written down in Redis as "call started": if the worker dies, the sweep puts
-        rows that never got that far straight back in the queue, and only the others wait for delivery reports.
+        The call first waits for a place in its route's window (how many calls the provider is taking at once), then
+        for its slot of the route's send rate, shared by every worker. Then the rows are written down in Redis as
+        "call started": if the worker dies, the sweep puts rows that never got that far straight back in the queue,
+        and only the others wait for delivery reports. How the call went adjusts the window.
         """
         rows = batch.rows
-        self._note_started(token, [message_id for message_id, _ in rows])
-        provider = self.routes[batch.route].provider
-        breaker = self.breakers[batch.route]
-        started = time.perf_counter()
+        gate = self.gates[batch.route]
+        ticket = gate.enter()
+        signal, seconds, wait = CallSignal.NEUTRAL, None, 0.0
         try:
-            results = provider.send(batch.body, [phone for _, phone in rows], [message_id for message_id, _ in rows])
-        except ProviderUnavailableError as exc:
-            self._count_call(batch.route, CALL_UNKNOWN if exc.outcome_unknown else CALL_UNAVAILABLE, started)
-            breaker.failed()
-            return rows, exc
-        except ProviderRejectedError as exc:
-            self._count_call(batch.route, CALL_REFUSED, started)
-            breaker.succeeded()  # the provider is up and answering, however unwelcome the answer
-            return rows, exc
-        self._count_call(batch.route, CALL_OK, started)
-        breaker.succeeded()
-        return rows, results
+            wait = self.pacers[batch.route].release(len(rows))
+            if wait < 0:
+                return rows, SendingPausedError("sending is paused; the call was not made")
+            if wait > 0:
+                self.sleep(wait)
+            self._note_started(token, [message_id for message_id, _ in rows])
+            provider = self.routes[batch.route].provider
+            breaker = self.breakers[batch.route]
+            started = time.perf_counter()
+            try:
+                results = provider.send(
+                    batch.body, [phone for _, phone in rows], [message_id for message_id, _ in rows]
+                )
+            except ProviderUnavailableError as exc:
+                signal = CallSignal.CONGESTED
+                self._count_call(batch.route, CALL_UNKNOWN if exc.outcome_unknown else CALL_UNAVAILABLE, started)
+                breaker.failed()
+                return rows, exc
+            except ProviderRejectedError as exc:
+                self._count_call(batch.route, CALL_REFUSED, started)
+                breaker.succeeded()  # the provider is up and answering, however unwelcome the answer
+                return rows, exc
+            signal, seconds = CallSignal.ANSWERED, time.perf_counter() - started
+            self._count_call(batch.route, CALL_OK, started)
+            breaker.succeeded()
+            return rows, results
+        finally:
+            gate.leave(ticket, signal, seconds, rate_limited=wait > PACED_SECONDS)
+
+    def _round_batches(self) -> int:
+        """Batches a round may hold per route: BATCHES_PER_THREAD for every call the widest window lets out now."""
+        return max(gate.aimd.limit for gate in self.gates.values()) * BATCHES_PER_THREAD
 
     def _count_call(self, route: str, outcome: str, started: float) -> None:
         SMS_PROVIDER_CALLS.labels(route=route, outcome=outcome).inc()
@@ -483,10 +528,14 @@ class Dispatcher:
         unknown_cutoff = now - timedelta(seconds=self.settings.sms_unknown_outcome_seconds)
         settled = 0
         with self.db.session() as session:
+            # Locked, and skipped when locked: two sweeps at once (a worker's start-up sweep beside its sweeper, or
+            # two workers) must not both judge a row, or the second, reading before the first commits, re-queues a
+            # message the first has just settled by its delivery report, and it is sent twice.
             stuck = session.execute(
                 select(OutboundMessage)
                 .where(OutboundMessage.status == MessageStatus.SUBMITTING, OutboundMessage.claimed_at < claim_cutoff)
                 .order_by(OutboundMessage.id)
+                .with_for_update(skip_locked=True)
             ).scalars()
             stuck = list(stuck)
             started = self._calls_started({message.claim_token for message in stuck if message.claim_token})
@@ -597,8 +646,20 @@ def _due(priority: MessagePriority, now):
 
 def _round_size(route: Route, max_batches: int) -> int:
     """A route's share of one round: one second of its rate, at least one batch, at most `max_batches` batches."""
-    batch_size = route.provider.batch_size
+    batch_size = _batch_limit(route)
     return min(max_batches * batch_size, max(batch_size, int(route.rate_per_second)))
+
+
+def _batch_limit(route: Route) -> int:
+    """The most numbers one call of the route carries: what its provider takes, and never more than one second of
+    its rate, since a call's numbers leave together and the rate must hold in every second."""
+    return max(1, min(route.provider.batch_size, int(route.rate_per_second)))
+
+
+def _window_ceiling(settings: Settings, route: Route) -> int:
+    """The most calls a route's window may reach: SMS_SEND_CONCURRENCY_MAX, and no more calls than the route's rate
+    lets out in a second (more could only wait for the pacer)."""
+    return max(1, min(settings.sms_send_concurrency_max, math.ceil(route.rate_per_second)))
 
 
 def _per_route(route_of: dict[int, str], exclude: dict[int, str] | None = None) -> dict[str, int]:

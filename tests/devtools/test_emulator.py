@@ -14,6 +14,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from config.settings import PROJECT_ROOT
+from devtools.devserver import emulator_options
 
 API_KEY = "test-api-key"
 VODACOM = "+26658000001"
@@ -185,6 +186,67 @@ def test_hang_answers_late_and_keeps_the_messages(emulator):
     assert send(emulator, VODACOM).elapsed.total_seconds() < 0.3
 
 
+def configure(emulator, **changes):
+    answer = requests.post(f"{emulator.url}/_emulator/config", json=changes, timeout=WAIT_SECONDS)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def concurrently(emulator, count):
+    """`count` calls at once, each from its own thread; their answers and how long each took."""
+    answers: list = [None] * count
+
+    def call(index):
+        answers[index] = send(emulator, f"+2665800{index:04d}", f"Notice {index}")
+
+    threads = [threading.Thread(target=call, args=(index,)) for index in range(count)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers, time.monotonic() - started
+
+
+def test_latency_delays_every_call_and_calls_are_answered_concurrently(emulator):
+    assert configure(emulator, latency=0.3, jitter=0.05)["latency"] == 0.3
+
+    answers, seconds = concurrently(emulator, 8)
+
+    assert [answer.status_code for answer in answers] == [201] * 8
+    assert all(answer.elapsed.total_seconds() >= 0.25 for answer in answers)
+    assert seconds < 0.3 * 2  # eight calls one after the other would take 2.4 s
+    arrivals = [
+        entry["at"] for entry in requests.get(f"{emulator.url}/_emulator/messages", timeout=5).json()["requests"]
+    ]
+    assert len(arrivals) == 8 and max(arrivals) - min(arrivals) < 0.3
+
+
+def test_calls_beyond_the_in_flight_limit_are_answered_429_and_take_nothing(emulator):
+    configure(emulator, latency=0.4, max_in_flight=3)
+
+    answers, _ = concurrently(emulator, 6)
+
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [201, 201, 201, 429, 429, 429]
+    assert all(answer.elapsed.total_seconds() < 0.3 for answer in answers if answer.status_code == 429)
+    recorded = requests.get(f"{emulator.url}/_emulator/messages", timeout=5).json()
+    assert len(recorded["messages"]) == 3
+    assert sorted(entry["http_status"] for entry in recorded["requests"]) == codes
+    configure(emulator, max_in_flight=None)
+    assert send(emulator, VODACOM).status_code == 201
+
+
+def test_calls_beyond_the_rate_limit_are_answered_429_until_the_second_has_passed(emulator):
+    configure(emulator, max_calls_per_second=3)
+
+    codes = [send(emulator, VODACOM).status_code for _ in range(5)]
+    time.sleep(1.05)
+
+    assert codes == [201, 201, 201, 429, 429]
+    assert send(emulator, VODACOM).status_code == 201
+
+
 def test_unknown_outcome_is_refused(emulator):
     answer = set_outcomes(emulator, {"default": "lost_in_space"})
 
@@ -282,7 +344,19 @@ def test_runs_as_its_own_process(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.emulator", "--port", str(port), "--report-delay", "0.1"],
+        [
+            sys.executable,
+            "-m",
+            "devtools.emulator",
+            "--port",
+            str(port),
+            "--report-delay",
+            "0.1",
+            "--latency",
+            "0.2",
+            "--jitter",
+            "0.01",
+        ],
         cwd=PROJECT_ROOT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         stdout=subprocess.DEVNULL,
@@ -303,6 +377,13 @@ def test_runs_as_its_own_process(tmp_path):
             f"{url}/version1/messaging", data={"to": VODACOM, "message": "Hi"}, headers={"apiKey": "k"}, timeout=5
         )
         assert answer.status_code == 201
+        assert answer.elapsed.total_seconds() >= 0.19
     finally:
         process.terminate()
         process.wait(timeout=WAIT_SECONDS)
+
+
+def test_make_dev_passes_the_emulator_settings_on():
+    env = {"EMULATOR_LATENCY": "0.15", "EMULATOR_JITTER": " 0.05 ", "EMULATOR_MAX_IN_FLIGHT": ""}
+
+    assert emulator_options(env) == ["--latency", "0.15", "--jitter", "0.05"]

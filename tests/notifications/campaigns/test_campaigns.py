@@ -270,6 +270,7 @@ def dispatcher(settings, db, redis, emulator):
         sms_rate_per_second=1000.0,
         sms_batch_size=3,
         sms_send_concurrency=1,  # a small round, so that a test can step through a campaign
+        sms_send_concurrency_max=1,  # and one that stays small
         quiet_hours=None,
     )
     return Dispatcher(settings=settings, db=db, redis=redis, provider=AfricasTalkingProvider.from_settings(settings))

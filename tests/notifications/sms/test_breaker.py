@@ -68,6 +68,7 @@ def dispatcher(settings, emulator, db, redis):
         sms_rate_per_second=1000.0,
         sms_batch_size=3,
         sms_send_concurrency=1,
+        sms_send_concurrency_max=1,
         sms_retry_backoff_seconds=(30, 120),
         sms_breaker_failures=THRESHOLD,
         sms_breaker_cooldown_seconds=COOLDOWN_SECONDS,
@@ -129,3 +130,4 @@ def test_the_worker_metrics_page_shows_the_calls_and_the_breaker_changes(dispatc
     assert page.count("gateway_sms_provider_calls_total") >= 1
     assert 'gateway_sms_provider_calls_total{outcome="unavailable",route="africastalking"}' in page
     assert 'gateway_sms_breaker_transitions_total{route="africastalking",state="open"}' in page
+    assert 'gateway_sms_send_window{route="africastalking"} 1.0' in page  # the window, cut to its floor
