@@ -1149,41 +1149,44 @@ def main(argv: list[str] | None = None) -> int:
     ):
         redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
         if args.kannel:
+            # The Kannel scenario alone: its own smsbox, fake SMSC and plain loop, no emulator.
             results.append(run_kannel(args, children=children, scratch=scratch, redis_url=redis_url))
-        emulator_url = start_emulator(children, scratch)
-        warm_up(emulator_url)
-        for latency in args.latency:
-            configure_emulator(emulator_url, **network(args, latency))
-            for name, workload in scenarios(args):
-                print(
-                    f"{name} at {latency_label(latency)}: {workload.messages} messages, "
-                    f"{workload.distinct_texts} text(s)...",
-                    flush=True,
-                )
-                results.append(
-                    run_scenario(
-                        name,
-                        workload,
-                        args,
-                        children=children,
-                        scratch=scratch,
-                        redis_url=redis_url,
-                        emulator_url=emulator_url,
-                        latency=latency,
+        else:
+            emulator_url = start_emulator(children, scratch)
+            warm_up(emulator_url)
+            for latency in args.latency:
+                configure_emulator(emulator_url, **network(args, latency))
+                for name, workload in scenarios(args):
+                    print(
+                        f"{name} at {latency_label(latency)}: {workload.messages} messages, "
+                        f"{workload.distinct_texts} text(s)...",
+                        flush=True,
                     )
-                )
-        if args.profile:
-            name, workload = scenarios(args)[0]
-            connect(redis_url).flushdb()
-            with FreshDatabase(args.database_url, scratch, "profile") as fresh:
-                db = Database(fresh.url)
-                try:
-                    profile = profile_drain(db, workload, redis_url, emulator_url, args.batch_size)
-                finally:
-                    db.dispose()
-            reset_emulator(emulator_url)
+                    results.append(
+                        run_scenario(
+                            name,
+                            workload,
+                            args,
+                            children=children,
+                            scratch=scratch,
+                            redis_url=redis_url,
+                            emulator_url=emulator_url,
+                            latency=latency,
+                        )
+                    )
+            if args.profile:
+                name, workload = scenarios(args)[0]
+                connect(redis_url).flushdb()
+                with FreshDatabase(args.database_url, scratch, "profile") as fresh:
+                    db = Database(fresh.url)
+                    try:
+                        profile = profile_drain(db, workload, redis_url, emulator_url, args.batch_size)
+                    finally:
+                        db.dispose()
+                reset_emulator(emulator_url)
     print_table(results, args.workers)
-    print_network_table(results, args)
+    if not args.kannel:
+        print_network_table(results, args)
     if profile:
         print("\n" + profile)
     print(f"results: {common.write_results('sms', results_document(results, args, profile))}")
