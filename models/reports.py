@@ -44,7 +44,7 @@ from models.clock import LESOTHO, end_of_lesotho_day, lesotho_time, lesotho_toda
 from models.db import insert_on_conflict
 from models.grants import AMOUNT_PLACES, Grant, GrantStatus
 from models.messages import MESSAGE_GROUPS, SENT_GROUPS, MessageGroup, MessageStatus, OutboundMessage
-from models.people import DISTRICTS, Beneficiary, Sex, phone_holder
+from models.people import DISTRICTS, Beneficiary, Sex, phone_holders
 from models.requests import CallbackRequest
 from models.spreadsheet import csv_writer
 from models.staff import Role, StaffUser
@@ -263,10 +263,12 @@ class SmsFigures:
 def sms_breakdown(session: Session, filters: Filters) -> dict[Key, SmsFigures]:
     """SMS written in the period, sent and delivered, by the recipient's district, sex and age band."""
     columns = _breakdown_columns()
+    holders = phone_holders()
     query = (
         select(*columns, OutboundMessage.status, func.count())
         .select_from(OutboundMessage)
-        .outerjoin(Beneficiary, phone_holder(OutboundMessage.contact_id))
+        .outerjoin(holders, holders.c.contact_id == OutboundMessage.contact_id)
+        .outerjoin(Beneficiary, Beneficiary.id == holders.c.holder_id)
         .where(*_in_period(OutboundMessage.created_at, filters), *_in_districts(filters))
         .group_by(*columns, OutboundMessage.status)
     )
@@ -289,10 +291,12 @@ class CallbackFigures:
 def callbacks_breakdown(session: Session, filters: Filters) -> dict[Key, CallbackFigures]:
     """Call-back requests made in the period and how many of them staff have handled."""
     columns = _breakdown_columns()
+    holders = phone_holders()
     query = (
         select(*columns, func.count(), func.count(CallbackRequest.handled_at))
         .select_from(CallbackRequest)
-        .outerjoin(Beneficiary, phone_holder(CallbackRequest.contact_id))
+        .outerjoin(holders, holders.c.contact_id == CallbackRequest.contact_id)
+        .outerjoin(Beneficiary, Beneficiary.id == holders.c.holder_id)
         .where(*_in_period(CallbackRequest.created_at, filters), *_in_districts(filters))
         .group_by(*columns)
     )
@@ -489,14 +493,8 @@ def _counted(session: Session, dialect: str) -> list[dict]:
     )
     for district, status, count, amount in session.execute(grants):
         cell(DashboardFigure.GRANTS, district, status=status, count=count, amount=amount)
-    # SMS and call-backs are the phone's: on a household phone they count once, with its first registration (as
-    # `phone_holder` joins them elsewhere), here by one grouped pass rather than a look-up per row.
-    holders = (
-        select(Beneficiary.contact_id, func.min(Beneficiary.id).label("holder_id"))
-        .where(Beneficiary.contact_id.is_not(None))
-        .group_by(Beneficiary.contact_id)
-        .subquery()
-    )
+    # SMS and call-backs are the phone's: on a household phone they count once, with its first registration.
+    holders = phone_holders()
     sms = (
         select(Beneficiary.district, OutboundMessage.status, func.count())
         .select_from(OutboundMessage)

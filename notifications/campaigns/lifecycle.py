@@ -191,25 +191,32 @@ def audience_select(
     each person answers for themselves, so "an audience" means the same people whether it receives a campaign or a
     check-in.
     """
-    if per_phone:
-        other, other_grant = aliased(Beneficiary), aliased(Grant)
-        first_match = (
-            select(func.min(other.id))
-            .join(other_grant, other_grant.beneficiary_id == other.id)
-            .where(other.contact_id == Contact.id, *_person_conditions(audience, now, other, other_grant))
-            .scalar_subquery()
-        )
-        person_join = and_(Beneficiary.contact_id == Contact.id, Beneficiary.id == first_match)
-    else:
-        person_join = Beneficiary.contact_id == Contact.id
     query = select(*columns).select_from(Contact)
     if audience.registered_only:
-        query = query.join(Beneficiary, person_join).join(Grant, Grant.beneficiary_id == Beneficiary.id)
+        query = query.join(Beneficiary, Beneficiary.contact_id == Contact.id).join(
+            Grant, Grant.beneficiary_id == Beneficiary.id
+        )
     else:
-        query = query.outerjoin(Beneficiary, person_join)
+        query = query.outerjoin(Beneficiary, Beneficiary.contact_id == Contact.id)
     conditions = _person_conditions(audience, now, Beneficiary, Grant)
     if audience.languages:
         conditions.append(_language().in_(audience.languages))
+    if per_phone:
+        # Nobody on the same phone who also matches registered before this person. A NOT EXISTS in the WHERE, so
+        # that the database may make it an anti-join: hashed over a whole audience (a preview at a million people),
+        # an index probe per row over a fan-out's chunk. A look-up of the lowest id per row costs seconds there.
+        other, other_grant = aliased(Beneficiary), aliased(Grant)
+        earlier_match = (
+            select(1)
+            .select_from(other)
+            .join(other_grant, other_grant.beneficiary_id == other.id)
+            .where(
+                other.contact_id == Beneficiary.contact_id,
+                other.id < Beneficiary.id,
+                *_person_conditions(audience, now, other, other_grant),
+            )
+        )
+        conditions.append(~exists(earlier_match))
     if campaign is not None and campaign.series_message_key:
         # The COVID series: each message at most once per person, across every run of the series.
         earlier = aliased(Campaign)
