@@ -541,8 +541,11 @@ def floor(emulator_url: str, db: Database, calls: list[tuple[str, list[int]]]) -
             claimed = connection.execute(
                 statements.claim_keeping_route, {"ids": statements.id_set(ids), "token": token, "now": utcnow()}
             ).all()
+        phone_of = dict(claimed)
         id_of = {phone: message_id for message_id, phone in claimed}
-        answer = service.send(text, list(id_of), timeout=BASELINE_TIMEOUT_SECONDS)
+        # The loop's batch, in its order (the claim returns rows in no set order), less any row not claimed.
+        phones = [phone_of[message_id] for message_id in ids if message_id in phone_of]
+        answer = service.send(text, phones, timeout=BASELINE_TIMEOUT_SECONDS)
         accepted = [
             {"id": id_of[entry["number"]], "pid": entry["messageId"], "cost": entry.get("cost"), "parts": None}
             for entry in answer["SMSMessageData"]["Recipients"]
