@@ -62,6 +62,7 @@ from config import Settings, load_settings  # noqa: E402
 from config.redis import connect, ensure_embedded_redis  # noqa: E402
 from config.settings import KANNEL_SETTING  # noqa: E402
 from devtools import kannel as devtools_kannel  # noqa: E402
+from models.base import utcnow  # noqa: E402
 from models.db import Database  # noqa: E402
 from models.messages import (  # noqa: E402
     ACCEPTED_MESSAGE_STATUSES,
@@ -71,8 +72,9 @@ from models.messages import (  # noqa: E402
 )
 from models.migrate import upgrade  # noqa: E402
 from models.people import get_or_create_contact  # noqa: E402
-from notifications.sms.dispatch import Dispatcher  # noqa: E402
+from notifications.sms.dispatch import Dispatcher, _statements  # noqa: E402
 from notifications.sms.outbox import owe_text  # noqa: E402
+from notifications.sms.providers.africastalking import ACCEPTED_CODES as AT_ACCEPTED_CODES  # noqa: E402
 from notifications.sms.providers.africastalking import AfricasTalkingProvider  # noqa: E402
 from notifications.sms.providers.kannel import CHARSET as KANNEL_CHARSET  # noqa: E402
 from notifications.sms.providers.kannel import DLR_MASK as KANNEL_DLR_MASK  # noqa: E402
@@ -512,6 +514,50 @@ def timed_baseline(emulator_url: str, batches: list[tuple[str, list[str]]]) -> t
     return seconds, cpu.busy_cores()
 
 
+def floor_calls(db: Database, batches: list[tuple[str, list[str]]]) -> list[tuple[str, list[int]]]:
+    """The message ids of each SDK-loop batch, read from the rows `write_outbox` wrote (before any timing)."""
+    with db.session() as session:
+        id_of = dict(session.execute(sa.select(OutboundMessage.phone, OutboundMessage.id)).all())
+    return [(text, [id_of[phone] for phone in phones]) for text, phones in batches]
+
+
+def floor(emulator_url: str, db: Database, calls: list[tuple[str, list[int]]]) -> tuple[float, int]:
+    """The SDK loop plus only the bookkeeping the outbox's exactly-once contract requires, per provider call: claim
+    the call's queued rows (one conditional UPDATE ... RETURNING, committed before the call), make the same SDK call,
+    record the accepted answers (one UPDATE, committed). The gateway's own two statements, in this process: no RQ,
+    no Redis, no round planning, no window, pacer or breaker. Returns the seconds and the messages recorded accepted.
+
+    This is the least any exactly-once sender on this outbox pays; the gateway's ratio to it is what its own machinery
+    costs, and its ratio to the SDK loop is the most the gateway could reach.
+    """
+    service = africastalking.SMSService(AT_USERNAME, AT_API_KEY)
+    service._baseUrl = f"{emulator_url}/version1"
+    statements = _statements(db.engine.dialect.name)
+    token = "floor"
+    accepted_total = 0
+    started = time.perf_counter()
+    for text, ids in calls:
+        with db.connection() as connection:
+            claimed = connection.execute(
+                statements.claim_keeping_route, {"ids": statements.id_set(ids), "token": token, "now": utcnow()}
+            ).all()
+        phone_of = dict(claimed)
+        id_of = {phone: message_id for message_id, phone in claimed}
+        # The loop's batch, in its order (the claim returns rows in no set order), less any row not claimed.
+        phones = [phone_of[message_id] for message_id in ids if message_id in phone_of]
+        answer = service.send(text, phones, timeout=BASELINE_TIMEOUT_SECONDS)
+        accepted = [
+            {"id": id_of[entry["number"]], "pid": entry["messageId"], "cost": entry.get("cost"), "parts": None}
+            for entry in answer["SMSMessageData"]["Recipients"]
+            if entry.get("statusCode") in AT_ACCEPTED_CODES and entry.get("number") in id_of
+        ]
+        if accepted:
+            with db.connection() as connection:
+                connection.execute(statements.mark_accepted, statements.answers(accepted, utcnow()))
+        accepted_total += len(accepted)
+    return time.perf_counter() - started, accepted_total
+
+
 def warm_up(emulator_url: str) -> None:
     """A few calls so that the emulator's first-request costs (imports, thread start-up) land outside any timing."""
     workload = Workload(WARMUP_CALLS, WARMUP_CALLS)
@@ -884,6 +930,37 @@ class ScenarioResult:
     emulator_gateway: dict
     notes: list[str] = field(default_factory=list)
     latency: float = 0.0  # the provider's, in seconds (± the run's jitter)
+    # --floor: the SDK loop plus the exactly-once bookkeeping only (`floor`), over the same calls as the SDK loop.
+    floor_seconds: float | None = None
+    floor_rate: float | None = None
+    floor_ratio: float | None = None  # floor / SDK loop: the most the gateway could reach
+    gateway_floor_ratio: float | None = None  # gateway / floor: what the gateway's own machinery costs
+    emulator_floor: dict | None = None
+
+
+def run_floor(args, scratch: Path, name: str, emulator_url: str, workload: Workload, net: dict) -> tuple[float, dict]:
+    """`floor` over the calls the SDK loop timed, in a fresh database of its own; returns the seconds and what the
+    emulator received (which must be every message of those calls exactly once)."""
+    batches = workload.batches(args.batch_size)
+    timed = batches[:BASELINE_CALLS_AT_LATENCY] if net["latency"] else batches
+    expected = {(phone, text) for text, phones in timed for phone in phones}
+    with FreshDatabase(args.database_url, scratch, f"{name}-floor") as fresh:
+        db = Database(fresh.url)
+        try:
+            write_outbox(db, workload)
+            calls = floor_calls(db, timed)
+            configure_emulator(emulator_url, max_in_flight=None, max_calls_per_second=None)
+            try:
+                seconds, accepted = floor(emulator_url, db, calls)
+            finally:
+                configure_emulator(emulator_url, **net)
+        finally:
+            db.dispose()
+    received = check_emulator(emulator_url, expected)
+    received["recorded_accepted"] = accepted
+    received["exact"] = received["exact"] and accepted == len(expected)
+    reset_emulator(emulator_url)
+    return seconds, received
 
 
 def run_scenario(
@@ -911,6 +988,11 @@ def run_scenario(
     if not emulator_baseline["exact"]:
         notes.append(f"baseline: the emulator did not receive exactly the {len(baselined)} messages")
     reset_emulator(emulator_url)
+    floor_seconds, emulator_floor = None, None
+    if args.floor:
+        floor_seconds, emulator_floor = run_floor(args, scratch, name, emulator_url, workload, network(args, latency))
+        if not emulator_floor["exact"]:
+            notes.append(f"floor: not exactly the {len(baselined)} messages, each once, recorded accepted")
 
     with FreshDatabase(args.database_url, scratch, name) as fresh:
         db = Database(fresh.url)
@@ -940,6 +1022,7 @@ def run_scenario(
     baseline_rate = len(baselined) / baseline_seconds
     gateway_rate = workload.messages / run.seconds if run.seconds else None
     ratio = gateway_rate / baseline_rate if gateway_rate else None
+    floor_rate = len(baselined) / floor_seconds if floor_seconds else None
     return ScenarioResult(
         name=name,
         database=fresh.kind,
@@ -959,6 +1042,11 @@ def run_scenario(
         emulator_gateway=emulator_gateway,
         notes=notes,
         latency=latency,
+        floor_seconds=floor_seconds,
+        floor_rate=floor_rate,
+        floor_ratio=floor_rate / baseline_rate if floor_rate else None,
+        gateway_floor_ratio=gateway_rate / floor_rate if gateway_rate and floor_rate else None,
+        emulator_floor=emulator_floor,
     )
 
 
@@ -1006,6 +1094,28 @@ def print_table(results: list[ScenarioResult], workers: int) -> None:
         f"1st ms: from the kick to the first accepted message; busy b/g: cores busy machine-wide (of {os.cpu_count()}) "
         "during the baseline / gateway phase, everything included"
     )
+
+
+def print_floor_table(results: list[ScenarioResult]) -> None:
+    """SDK loop, floor and gateway side by side: floor / SDK loop is the most the gateway could reach under the
+    exactly-once contract; gateway / floor is what its own machinery (RQ, Redis, rounds, window) costs."""
+    print()
+    print(f"The floor: the SDK loop plus only the exactly-once bookkeeping (goal gateway / SDK loop >= {RATIO_GOAL})")
+    header = (
+        f"{'scenario':<20} {'db':<10} {'SDK loop msg/s':>14} {'floor msg/s':>11} {'gateway msg/s':>13} "
+        f"{'floor/SDK':>9} {'gw/floor':>8} {'gw/SDK':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        if result.floor_rate is None:
+            continue
+        print(
+            f"{result.name:<20} {result.database:<10} {result.baseline_rate:>14.0f} {result.floor_rate:>11.0f} "
+            f"{(result.gateway_rate or 0.0):>13.0f} {result.floor_ratio:>9.2f} "
+            f"{(result.gateway_floor_ratio or 0.0):>8.2f} "
+            f"{(result.ratio or 0.0):>6.2f}"
+        )
 
 
 def print_network_table(results: list[ScenarioResult], args) -> None:
@@ -1117,6 +1227,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"a smoke run: {QUICK_MESSAGES} messages")
     parser.add_argument("--profile", action="store_true", help="also cProfile one in-process Dispatcher.drain")
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also the floor: the SDK loop plus only the outbox's exactly-once bookkeeping (a claim and a record per "
+        "call, in-process, same database), between the SDK loop and the gateway",
+    )
+    parser.add_argument(
         "--kannel",
         action="store_true",
         help=f"instead: the Kannel scenario, the gateway through a private bearerbox + smsbox (fake SMSC) vs a plain "
@@ -1185,6 +1301,8 @@ def main(argv: list[str] | None = None) -> int:
                         db.dispose()
                 reset_emulator(emulator_url)
     print_table(results, args.workers)
+    if args.floor:
+        print_floor_table(results)
     if not args.kannel:
         print_network_table(results, args)
     if profile:

@@ -82,6 +82,9 @@ ROUND_MARKER = 0
 # Batches a round holds per call the route's window lets out at once: enough to spread a round's bookkeeping over
 # many calls, few enough that a round's claimed rows leave within a few calls' time.
 BATCHES_PER_THREAD = 4
+# A drain's first round: one batch per call the window lets out, so that the first calls leave soon after the job
+# starts; the rounds after it double up to BATCHES_PER_THREAD.
+FIRST_ROUND_BATCHES_PER_THREAD = 1
 # A call that waited longer than this for its send-rate slot was held back by the rate, not by the provider.
 PACED_SECONDS = 0.001
 # Noted on a message sent again because the outcome of its first provider call was never learnt.
@@ -169,16 +172,21 @@ class Dispatcher:
         """
         started = time.monotonic()
         handled = 0
-        in_flight = self._start_round(priority)
+        # The first round is one batch per call the window lets out, and each next one twice as deep up to the full
+        # BATCHES_PER_THREAD: the first calls leave (and the next round is claimed behind them) after a small claim,
+        # instead of waiting for a full round's read and claim.
+        depth = FIRST_ROUND_BATCHES_PER_THREAD
+        in_flight = self._start_round(priority, depth)
         while True:
             while in_flight is not None:
                 over_budget = time_budget is not None and time.monotonic() - started > time_budget
-                following = None if over_budget else self._start_round(priority)
+                depth = min(depth * 2, BATCHES_PER_THREAD)
+                following = None if over_budget else self._start_round(priority, depth)
                 handled += self._finish_round(in_flight)
                 if over_budget:
                     return handled, self._has_due(priority)
                 # Recording may have put rows back in the queue (a retry with no backoff): look once more.
-                in_flight = following if following is not None else self._start_round(priority)
+                in_flight = following if following is not None else self._start_round(priority, depth)
             held = [
                 status for status in (b.status() for b in self.breakers.values()) if status.state != BreakerState.CLOSED
             ]
@@ -196,7 +204,9 @@ class Dispatcher:
         in_flight = self._start_round(priority)
         return 0 if in_flight is None else self._finish_round(in_flight)
 
-    def _start_round(self, priority: MessagePriority | str) -> _Round | None:
+    def _start_round(
+        self, priority: MessagePriority | str, batches_per_thread: int = BATCHES_PER_THREAD
+    ) -> _Round | None:
         """Claim a round of batches and hand its provider calls to the sending threads; None when nothing is due.
 
         A route's share of a round is at most one second of its send rate, or BATCHES_PER_THREAD batches per call its
@@ -211,7 +221,7 @@ class Dispatcher:
             token = uuid.uuid4().hex
             claimed: dict[int, str] = {}
             with self.db.session() as session:
-                batches = self._plan_round(session, priority)
+                batches = self._plan_round(session, priority, batches_per_thread)
                 batches = self._permitted(batches)
                 route_of = {message_id: batch.route for batch in batches for message_id, _ in batch.rows}
                 if not route_of:
@@ -284,12 +294,14 @@ class Dispatcher:
     def _due(self, priority: MessagePriority):
         return _due(priority, utcnow())
 
-    def _plan_round(self, session: Session, priority: MessagePriority) -> list[_Batch]:
+    def _plan_round(
+        self, session: Session, priority: MessagePriority, batches_per_thread: int = BATCHES_PER_THREAD
+    ) -> list[_Batch]:
         """The next due messages, grouped into batches: one route and one text per batch, a number at most once per
         batch, no more numbers than the route's provider takes a call or its rate allows in a second. Each route's
         share of a round is at most one second of its own rate (or one batch, when the rate is below a batch a
         second)."""
-        max_batches = self._round_batches()
+        max_batches = self._round_batches(batches_per_thread)
         quota = {name: _round_size(route, max_batches) for name, route in self.routes.items()}
         due = _statements(dialect_name(session)).due_rows[priority]
         rows = session.connection().execute(due, {"now": utcnow(), "limit": sum(quota.values())}).all()
@@ -375,9 +387,9 @@ class Dispatcher:
         finally:
             gate.leave(ticket, signal, seconds, rate_limited=wait > PACED_SECONDS)
 
-    def _round_batches(self) -> int:
-        """Batches a round may hold per route: BATCHES_PER_THREAD for every call the widest window lets out now."""
-        return max(gate.aimd.limit for gate in self.gates.values()) * BATCHES_PER_THREAD
+    def _round_batches(self, batches_per_thread: int = BATCHES_PER_THREAD) -> int:
+        """Batches a round may hold per route: `batches_per_thread` for every call the widest window lets out now."""
+        return max(gate.aimd.limit for gate in self.gates.values()) * batches_per_thread
 
     def _count_call(self, route: str, outcome: str, started: float) -> None:
         SMS_PROVIDER_CALLS.labels(route=route, outcome=outcome).inc()

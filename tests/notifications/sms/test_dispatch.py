@@ -237,3 +237,28 @@ def test_rows_claimed_but_never_sent_go_straight_back_to_the_queue(db, dispatche
     assert sent_to(emulator) == [phone]
     with db.session() as session:
         assert session.execute(select(OutboundMessage.attempts)).scalar_one() == 1
+
+
+def test_a_drain_starts_with_one_batch_per_window_slot_and_grows_to_full_rounds(db, redis, sms_settings, emulator):
+    """The first round of a drain claims one batch for each call the window lets out, so the first calls leave after
+    a small claim; the rounds after it are deeper. Every round's claimed ids are in Redis under its own token."""
+    window = 2
+    dispatcher = Dispatcher(
+        settings=sms_settings.replace(sms_send_concurrency=window),
+        db=db,
+        redis=redis,
+        provider=AfricasTalkingProvider.from_settings(sms_settings),
+    )
+    ids = queue_texts(db, {next_phone(): "Clinic day on Friday." for _ in range(60)})
+    assert dispatcher.drain(MessagePriority.TRANSACTIONAL) == (60, False)
+    dispatcher.close()
+    rounds = sorted(
+        sorted(int(member) for member in redis.smembers(key) if int(member) != ROUND_MARKER)
+        for key in redis.scan_iter("sms:started:*")
+    )
+    assert sorted(sum(rounds, [])) == sorted(ids)  # every message in exactly one round
+    first, *later = rounds
+    assert first == sorted(ids)[: window * sms_settings.sms_batch_size]
+    assert max(len(round_) for round_ in later) > len(first)
+    assert statuses(db) == {MessageStatus.SUBMITTED: 60}
+    assert len(sent_to(emulator)) == 60
