@@ -18,15 +18,15 @@ from models.checkins import Checkin
 from models.clock import as_utc
 from models.staff import Role
 from notifications.checkins.definitions import (
+    CheckinAction,
     CheckinError,
     CheckinNotFoundError,
-    close_checkin,
     create_checkin,
     effective_status,
     find_checkin,
     invitation_counts,
-    send_checkin,
     start_invitations,
+    steer_checkin,
     visible_checkins,
 )
 from notifications.checkins.report import answer_counts
@@ -201,21 +201,17 @@ def api_checkin(checkin_id: int) -> Response:
         return json_error(404, str(exc))
 
 
-@bp.post("/checkins/<int:checkin_id>/send", defaults={"action": "send"})
-@bp.post("/checkins/<int:checkin_id>/close", defaults={"action": "close"})
+@bp.post("/checkins/<int:checkin_id>/send", defaults={"action": CheckinAction.SEND})
+@bp.post("/checkins/<int:checkin_id>/close", defaults={"action": CheckinAction.CLOSE})
 @token_required(role=Role.OFFICER)
 def api_checkin_action(checkin_id: int, action: str) -> Response:
     """Send or close; 409 with the reason when the check-in's status refuses it."""
     services = get_services()
-    campaign = None
     try:
         with services.db.session() as session:
             actor = current_actor()
             checkin = find_checkin(session, actor, checkin_id)
-            if action == "send":
-                campaign = send_checkin(session, actor, checkin)
-            else:
-                close_checkin(session, actor, checkin)
+            campaign = steer_checkin(session, actor, checkin, action)
             shown = checkin_json(session, checkin)
     except CheckinNotFoundError as exc:
         return json_error(404, str(exc))

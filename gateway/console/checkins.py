@@ -22,16 +22,16 @@ from models.staff import Role
 from notifications.campaigns.actions import AUDIENCE_LIST_FIELDS
 from notifications.checkins.definitions import (
     AUDIENCE_FIELDS,
+    CheckinAction,
     CheckinError,
     CheckinNotFoundError,
     audience_size,
-    close_checkin,
     create_checkin,
     effective_status,
     find_checkin,
     invitation_counts,
-    send_checkin,
     start_invitations,
+    steer_checkin,
     visible_checkins,
 )
 from notifications.checkins.report import answer_counts, answers_csv
@@ -158,21 +158,17 @@ def checkin_detail(checkin_id: int):
     return _detail(checkin_id)
 
 
-@bp.post("/checkins/<int:checkin_id>/send", defaults={"action": "send"})
-@bp.post("/checkins/<int:checkin_id>/close", defaults={"action": "close"})
+@bp.post("/checkins/<int:checkin_id>/send", defaults={"action": CheckinAction.SEND})
+@bp.post("/checkins/<int:checkin_id>/close", defaults={"action": CheckinAction.CLOSE})
 @login_required(role=Role.OFFICER)
 def checkin_action(checkin_id: int, action: str):
     """Send (invite the audience) or close; then back to the check-in."""
     services = get_services()
-    campaign = None
     try:
         with services.db.session() as session:
             actor = current_actor()
             checkin = find_checkin(session, actor, checkin_id)
-            if action == "send":
-                campaign = send_checkin(session, actor, checkin)
-            else:
-                close_checkin(session, actor, checkin)
+            campaign = steer_checkin(session, actor, checkin, action)
     except CheckinNotFoundError:
         abort(404, description=f"There is no check-in {checkin_id} within your districts.")
     except CheckinError as exc:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -406,6 +407,26 @@ def start_invitations(connection: redis.Redis, checkin: Checkin, campaign: Campa
     except redis.RedisError:
         log.warning("could not tell the menu check-in %s is open; the sweep will", checkin.id, exc_info=True)
     start_sending(connection, campaign.id, campaign.status)
+
+
+class CheckinAction(StrEnum):
+    """What staff may do to a check-in after defining it; the console and the API name them in their URLs."""
+
+    SEND = "send"
+    CLOSE = "close"
+
+
+def steer_checkin(
+    session: Session, actor: Actor, checkin: Checkin, action: CheckinAction | str, *, now: datetime | None = None
+) -> Campaign | None:
+    """Send or close, as the console and the API ask; `CheckinError` when the check-in's status refuses it.
+
+    Returns the invitation campaign of a send (after the commit, `start_invitations`), else None. Does not commit.
+    """
+    if CheckinAction(action) == CheckinAction.SEND:
+        return send_checkin(session, actor, checkin, now=now)
+    close_checkin(session, actor, checkin, now=now)
+    return None
 
 
 def announce_open(connection: redis.Redis, closes_at: datetime) -> None:
