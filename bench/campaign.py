@@ -765,11 +765,22 @@ def print_fanout_table(results: list[FanoutResult], ratios: list[dict], skipped:
     )
 
 
+def reachable_databases(args) -> tuple[list[str], list[str]]:
+    """The databases asked for that can run here, and a line for each left out (PostgreSQL when unreachable)."""
+    databases, skipped = list(args.databases), []
+    if "postgresql" in databases:
+        why = postgres_reachable(args.postgres_url)
+        if why:
+            databases.remove("postgresql")
+            skipped.append(f"PostgreSQL skipped: {args.postgres_url} unreachable ({why})")
+            print(skipped[-1], flush=True)
+    return databases, skipped
+
+
 def fanout_main(args) -> int:
     """The --recipients mode: seed, fan out in a real worker, report; PostgreSQL unless --databases says."""
     results: list[FanoutResult] = []
-    skipped: list[str] = []
-    databases = list(args.databases)
+    databases, skipped = reachable_databases(args)
     with (
         common.temp_dir("fanout") as scratch,
         Children() as children,
@@ -780,12 +791,6 @@ def fanout_main(args) -> int:
             log_pattern=WORKER_LOGS,
         ),
     ):
-        if "postgresql" in databases:
-            why = postgres_reachable(args.postgres_url)
-            if why:
-                databases.remove("postgresql")
-                skipped.append(f"PostgreSQL skipped: {args.postgres_url} unreachable ({why})")
-                print(skipped[-1], flush=True)
         redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
         for kind in databases:
             for size in fanout_sizes(args):
@@ -1049,9 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.recipients:
         return fanout_main(args)
     results: list[ScenarioResult] = []
-    skipped: list[str] = []
     profile = None
-    databases = list(args.databases)
+    databases, skipped = reachable_databases(args)
     with (
         common.temp_dir("campaign") as scratch,
         Children() as children,
@@ -1062,12 +1066,6 @@ def main(argv: list[str] | None = None) -> int:
             log_pattern=WORKER_LOGS,
         ),
     ):
-        if "postgresql" in databases:
-            why = postgres_reachable(args.postgres_url)
-            if why:
-                databases.remove("postgresql")
-                skipped.append(f"PostgreSQL skipped: {args.postgres_url} unreachable ({why})")
-                print(skipped[-1], flush=True)
         redis_url = args.redis_url or ensure_embedded_redis(scratch / "redis")
         emulator_url = start_emulator(children, scratch)
         warm_up(emulator_url)
